@@ -2,5 +2,9 @@
 //! and LinuxKit YAML, without Docker, root, mounts or loop devices.
 //!
 //! The pipeline runs one way, each module owning one stage:
-//! `config` (YAML → `Config`) → image resolution → tree → assembly →
-//! writers → outputs. See `docs/architecture.md`.
+//! [`config`] (YAML → [`config::Config`]) → image resolution → tree →
+//! assembly → writers → outputs. See `docs/architecture.md`.
+
+pub mod cli;
+pub mod config;
+pub mod output;

@@ -1,0 +1,105 @@
+//! Telling the user what is happening: bars on a terminal, one plain line per
+//! step in CI logs and pipes.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Verbosity;
+
+/// How progress is shown; chosen once per run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// indicatif spinners and bars, redrawn in place.
+    Bars,
+    /// One line per step, for logs that must read well after the fact.
+    Lines,
+    /// Nothing but errors.
+    Quiet,
+}
+
+impl Style {
+    /// Bars only on an interactive terminal outside CI: `CI` is set by
+    /// GitHub Actions, GitLab CI and most other runners.
+    pub fn detect(verbosity: Verbosity) -> Style {
+        if verbosity.quiet {
+            Style::Quiet
+        } else if std::io::stderr().is_terminal() && std::env::var_os("CI").is_none() {
+            Style::Bars
+        } else {
+            Style::Lines
+        }
+    }
+}
+
+/// Reports the steps of a command on stderr.
+pub struct Progress {
+    style: Style,
+    verbose: bool,
+}
+
+impl Progress {
+    pub fn new(verbosity: Verbosity) -> Progress {
+        Progress {
+            style: Style::detect(verbosity),
+            verbose: verbosity.verbose,
+        }
+    }
+
+    /// Starts a step; the returned [`Step`] finishes it.
+    pub fn step(&self, message: impl Into<String>) -> Step {
+        let message = message.into();
+        match self.style {
+            Style::Bars => {
+                let bar = ProgressBar::new_spinner().with_message(message);
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                        .expect("the template is valid"),
+                );
+                bar.enable_steady_tick(std::time::Duration::from_millis(100));
+                Step { bar: Some(bar) }
+            }
+            Style::Lines => {
+                eprintln!("{message}");
+                Step { bar: None }
+            }
+            Style::Quiet => Step { bar: None },
+        }
+    }
+
+    /// Prints a detail only asked for with `-v`.
+    pub fn detail(&self, message: impl AsRef<str>) {
+        if self.verbose && self.style != Style::Quiet {
+            eprintln!("  {}", message.as_ref());
+        }
+    }
+
+    /// Prints a warning, which even `-q` shows.
+    pub fn warn(&self, message: impl AsRef<str>) {
+        eprintln!("warning: {}", message.as_ref());
+    }
+}
+
+/// A step in progress; on a terminal its spinner stops when it is finished
+/// or dropped.
+pub struct Step {
+    bar: Option<ProgressBar>,
+}
+
+impl Step {
+    pub fn finish(self, message: impl Into<String>) {
+        if let Some(bar) = &self.bar {
+            bar.finish_with_message(message.into());
+        }
+    }
+}
+
+impl Drop for Step {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar
+            && !bar.is_finished()
+        {
+            bar.finish_and_clear();
+        }
+    }
+}
