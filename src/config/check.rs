@@ -129,7 +129,7 @@ impl Checker {
             }
         }
         for field in fields.iter().filter(|f| f.required) {
-            if !map.contains_key(field.name) && !has_key(entries, field.name) {
+            if !has_value(entries, field.name) {
                 self.report(
                     &node.position,
                     format!("{at}: missing required key `{}`", field.name),
@@ -165,6 +165,9 @@ impl Checker {
     }
 }
 
-fn has_key(entries: &[(super::yaml::Key, Node)], name: &str) -> bool {
-    entries.iter().any(|(key, _)| key.name == name)
+/// Whether `name` is written with a value; a null one counts as missing.
+fn has_value(entries: &[(super::yaml::Key, Node)], name: &str) -> bool {
+    entries
+        .iter()
+        .any(|(key, value)| key.name == name && !matches!(value.value, Value::Null))
 }

@@ -210,7 +210,11 @@ fn decode<T: DeserializeOwned>(
     ty: &Type,
     at: &str,
 ) -> Option<Located<T>> {
+    let before = checker.problems.len();
     let json = checker.check(node, ty, at)?;
+    if checker.problems.len() > before {
+        return None;
+    }
     match serde_json::from_value(json) {
         Ok(value) => Some(Located {
             value,

@@ -65,8 +65,7 @@ pub fn parse(file: Arc<PathBuf>, text: &str) -> Result<Node, Problem> {
                 .map_or((1, 1), |at| (at.line().max(1), at.column().max(1)));
             let message = serde_saphyr::DefaultMessageFormatter
                 .format_message(error.without_snippet())
-                .escape_debug()
-                .to_string();
+                .replace(char::is_control, " ");
             Err(Problem {
                 position: Position { file, line, column },
                 message: format!("invalid YAML: {message}"),

@@ -1,0 +1,231 @@
+//! The command line: LinuxKit's spellings, LinuxKit's defaults, exit codes.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use ossify::cli::{BuildArgs, Cli, Command as Sub, Destination};
+use ossify::output::Format;
+
+fn build_args(line: &[&str]) -> BuildArgs {
+    match Cli::parse_from_any(line)
+        .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+        .command
+    {
+        Sub::Build(args) => args,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A line from a LinuxKit CI file, with only the program name changed,
+/// means what ossify's own spelling means.
+#[test]
+fn a_linuxkit_build_line_parses_like_ossify_spelling() {
+    let linuxkit = build_args(&[
+        "ossify",
+        "build",
+        "-format",
+        "iso-efi",
+        "-format",
+        "raw-bios",
+        "-dir",
+        "out",
+        "-name",
+        "edge",
+        "-arch",
+        "arm64",
+        "-size",
+        "2G",
+        "-pull",
+        "-cache",
+        "/tmp/lkcache",
+        "-disable-content-trust",
+        "-no-sbom",
+        "linuxkit.yml",
+    ]);
+    let ossify = build_args(&[
+        "ossify",
+        "build",
+        "--format",
+        "iso-efi",
+        "-f",
+        "raw-bios",
+        "--dir",
+        "out",
+        "--name",
+        "edge",
+        "--arch",
+        "arm64",
+        "--size",
+        "2G",
+        "--pull",
+        "--cache-dir",
+        "/tmp/lkcache",
+        "--no-sbom",
+        "linuxkit.yml",
+    ]);
+    assert_eq!(linuxkit, ossify);
+    assert_eq!(linuxkit.formats, ["iso-efi", "raw-bios"]);
+    assert_eq!(linuxkit.dir, Some(PathBuf::from("out")));
+    assert_eq!(linuxkit.cache_dir, Some(PathBuf::from("/tmp/lkcache")));
+    // Today's linuxkit (cobra) spells them with two dashes, and `--o`.
+    let cobra = build_args(&[
+        "ossify",
+        "build",
+        "--format=iso-efi,raw-bios",
+        "--dir=out",
+        "--name=edge",
+        "--arch=arm64",
+        "--size=2G",
+        "--pull",
+        "--cache=/tmp/lkcache",
+        "--no-sbom",
+        "linuxkit.yml",
+    ]);
+    assert_eq!(cobra.plan().unwrap(), ossify.plan().unwrap());
+    let plan = linuxkit.plan().unwrap();
+    assert_eq!(plan.formats, [Format::IsoEfi, Format::RawBios]);
+    assert_eq!(
+        plan.destination,
+        Destination::Directory {
+            dir: "out".into(),
+            name: "edge".into()
+        }
+    );
+}
+
+#[test]
+fn defaults_follow_linuxkit() {
+    let plan = build_args(&["ossify", "build", "examples/hello.yml"])
+        .plan()
+        .unwrap();
+    assert_eq!(plan.formats, [Format::KernelInitrd]);
+    assert_eq!(
+        plan.destination,
+        Destination::Directory {
+            dir: ".".into(),
+            name: "hello".into()
+        }
+    );
+    let stdin = build_args(&["ossify", "build", "base.yml", "-"])
+        .plan()
+        .unwrap();
+    assert_eq!(
+        stdin.destination,
+        Destination::Directory {
+            dir: ".".into(),
+            name: "moby".into()
+        }
+    );
+    let to_file = build_args(&["ossify", "build", "-o", "out.tar", "x.yml"])
+        .plan()
+        .unwrap();
+    assert_eq!(to_file.formats, [Format::Tar]);
+    assert_eq!(to_file.destination, Destination::File("out.tar".into()));
+    let to_stdout = build_args(&["ossify", "build", "--o", "-", "x.yml"])
+        .plan()
+        .unwrap();
+    assert_eq!(to_stdout.destination, Destination::Stdout);
+    assert_eq!(
+        build_args(&["ossify", "build", "x.yml"]).source_date_epoch,
+        1_492_533_000
+    );
+}
+
+#[test]
+fn contradictory_lines_are_usage_errors() {
+    for line in [
+        &["ossify", "build", "-o", "-", "--json", "x.yml"][..],
+        &["ossify", "build", "-o", "-", "-f", "iso-efi", "x.yml"],
+        &["ossify", "build", "-o", "x", "-f", "kernel+initrd", "x.yml"],
+        &["ossify", "build", "-f", "tar", "-f", "iso-bios", "x.yml"],
+        &["ossify", "build", "-f", "iso-uefi", "x.yml"],
+    ] {
+        assert!(build_args(line).plan().is_err(), "{line:?}");
+    }
+    for line in [
+        &["ossify", "build", "-o", "x.tar", "--dir", "d", "x.yml"][..],
+        &["ossify", "build", "--pull", "--offline", "x.yml"],
+        &["ossify", "build"],
+    ] {
+        assert!(Cli::parse_from_any(line).is_err(), "{line:?}");
+    }
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ossify"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn exit_codes_are_0_1_and_2() {
+    assert_eq!(
+        run(&["validate", "testdata/valid/base.yml"]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["validate", "testdata/invalid/syntax.yml"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(run(&["validate"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["build", "--frobnicate", "x.yml"]).status.code(),
+        Some(2)
+    );
+    let usage = run(&["build", "-o", "-", "--json", "testdata/valid/base.yml"]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("--json"));
+}
+
+#[test]
+fn build_says_which_formats_exist_instead_of_half_building() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(&[
+        "build",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "-f",
+        "iso-bios",
+        "testdata/valid/base.yml",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("iso-bios not supported yet") && stderr.contains("kernel+initrd"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn build_reports_config_problems_with_positions() {
+    let output = run(&["build", "testdata/invalid/semantics.yml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("testdata/invalid/semantics.yml:19:9: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let help = run(&["build", "--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for expected in [
+        "--format",
+        "--source-date-epoch",
+        "SOURCE_DATE_EPOCH",
+        "kernel+initrd",
+        "stdin",
+    ] {
+        assert!(text.contains(expected), "build --help lacks {expected}");
+    }
+}
