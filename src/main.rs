@@ -74,9 +74,7 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&result)?);
     }
     if problems.is_empty() {
-        progress
-            .step(format!("{} valid", describe(&args.configs)))
-            .finish("valid");
+        progress.info(format!("{} valid", describe(&args.configs)));
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(

@@ -67,6 +67,13 @@ impl Progress {
         }
     }
 
+    /// Prints the outcome of a command, which `-q` silences.
+    pub fn info(&self, message: impl AsRef<str>) {
+        if self.style != Style::Quiet {
+            eprintln!("{}", message.as_ref());
+        }
+    }
+
     /// Prints a detail only asked for with `-v`.
     pub fn detail(&self, message: impl AsRef<str>) {
         if self.verbose && self.style != Style::Quiet {
