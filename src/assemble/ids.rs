@@ -34,16 +34,25 @@ impl IdMap {
     }
 
     /// The number `id` stands for: itself, 0 for `root` or an empty name,
-    /// else a container's number; `None` for a name no container has.
-    pub fn numeric(&self, id: &Id) -> Option<u32> {
+    /// else a container's number.
+    pub fn numeric(&self, id: &Id) -> Result<u32, UnknownId> {
         match id {
             // Go converts with uint32(), which wraps; so does `as`.
-            Id::Number(n) => Some(*n as u32),
-            Id::Name(name) if name.is_empty() || name == "root" => Some(0),
-            Id::Name(name) => self.0.get(name).copied(),
+            Id::Number(n) => Ok(*n as u32),
+            Id::Name(name) if name.is_empty() || name == "root" => Ok(0),
+            Id::Name(name) => self
+                .0
+                .get(name)
+                .copied()
+                .ok_or_else(|| UnknownId(name.clone())),
         }
     }
 }
+
+/// A user or group name that is no container's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot find id `{0}`")]
+pub struct UnknownId(pub String);
 
 #[cfg(test)]
 mod tests {
@@ -78,13 +87,13 @@ mod tests {
         };
         let ids = IdMap::allocate(&config);
         let name = |n: &str| ids.numeric(&Id::Name(n.into()));
-        assert_eq!(name("sysctl"), Some(101));
-        assert_eq!(name("shutdown"), Some(102));
-        assert_eq!(name("sshd"), Some(103));
-        assert_eq!(name("dhcpcd"), Some(104));
-        assert_eq!(name("root"), Some(0));
-        assert_eq!(name(""), Some(0));
-        assert_eq!(name("nobody"), None);
-        assert_eq!(ids.numeric(&Id::Number(65534)), Some(65534));
+        assert_eq!(name("sysctl"), Ok(101));
+        assert_eq!(name("shutdown"), Ok(102));
+        assert_eq!(name("sshd"), Ok(103));
+        assert_eq!(name("dhcpcd"), Ok(104));
+        assert_eq!(name("root"), Ok(0));
+        assert_eq!(name(""), Ok(0));
+        assert_eq!(name("nobody"), Err(UnknownId("nobody".into())));
+        assert_eq!(ids.numeric(&Id::Number(65534)), Ok(65534));
     }
 }

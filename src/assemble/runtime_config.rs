@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer};
 
-use super::ids::IdMap;
+use super::ids::{IdMap, UnknownId};
 use super::oci;
-use crate::config::{self, ContainerSettings, Id, Image, Problems, Source, rules};
+use crate::config::{self, ContainerSettings, Image, Problems, Source, rules};
 
 /// The image label that holds a container's settings.
 pub const LABEL: &str = "org.mobyproject.config";
@@ -105,14 +105,14 @@ pub enum Reason {
     MountDestination(String),
     #[error("cannot parse mode `{mode}` of device `{path}` as an octal value")]
     DeviceMode { path: String, mode: String },
-    #[error("cannot find id `{0}`")]
-    UnknownId(String),
+    #[error(transparent)]
+    UnknownId(#[from] UnknownId),
     #[error("invalid resources: {0}")]
     Resources(serde_json::Error),
 }
 
 /// Builds the bundle files of `container`, run from an image with config
-/// `image`, at `location`. `image_name` names the image in label messages.
+/// `image`, at `location`; `ids` numbers named users and groups.
 pub fn runtime_config(
     container: &Image,
     image: &ImageConfig,
@@ -231,21 +231,13 @@ fn spec(layers: &Settings<'_>, image: &ImageConfig, ids: &IdMap) -> Result<oci::
         .pick_text(|s| s.cwd.as_ref())
         .or(Some(image.working_dir.as_str()).filter(|dir| !dir.is_empty()))
         .unwrap_or("/");
-    let numeric = |id: &Id| {
-        ids.numeric(id).ok_or_else(|| {
-            let Id::Name(name) = id else {
-                unreachable!("every number is numeric")
-            };
-            Reason::UnknownId(name.clone())
-        })
-    };
     let user = oci::User {
-        uid: layers.pick(|s| s.uid.as_ref()).map_or(Ok(0), numeric)?,
-        gid: layers.pick(|s| s.gid.as_ref()).map_or(Ok(0), numeric)?,
+        uid: layers.pick(|s| s.uid.as_ref()).map_or(Ok(0), |id| ids.numeric(id))?,
+        gid: layers.pick(|s| s.gid.as_ref()).map_or(Ok(0), |id| ids.numeric(id))?,
         additional_gids: layers
             .list(|s| s.additional_gids.as_ref())
             .iter()
-            .map(numeric)
+            .map(|id| ids.numeric(id))
             .collect::<Result<_, _>>()?,
     };
     let mut resources = match layers.pick(|s| s.resources.as_ref()) {
