@@ -15,12 +15,12 @@
 //! id 100, `shutdown` 102, `sshd` 103 and `dhcpcd` 104 (its later number).
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::process::{Command, Stdio};
 
 use ossify::assemble::ids::IdMap;
-use ossify::assemble::runtime_config::{
-    BundleLocation, ImageConfig, LABEL, runtime_config,
-};
+use ossify::assemble::runtime_config::{BundleLocation, ImageConfig, LABEL, runtime_config};
 use ossify::config::{self, ContainerSettings, Image, Source};
 
 const FIXTURES: &str = "testdata/runtime-config";
@@ -165,9 +165,86 @@ fn errors_name_the_container_and_what_is_wrong() {
             path: "containers/services/web",
             shared_root: None,
         };
-        let error = runtime_config(&container, &ImageConfig::default(), &IdMap::default(), location)
-            .unwrap_err();
+        let error = runtime_config(
+            &container,
+            &ImageConfig::default(),
+            &IdMap::default(),
+            location,
+        )
+        .unwrap_err();
         assert_eq!(error.to_string(), expected);
         assert_eq!(error.container, "web");
     }
+}
+
+/// The bundle of a readonly container runs under runc, as LinuxKit's init
+/// runs it (`runc run --no-pivot`, the root being an initramfs). Needs
+/// root, `runc` and a static busybox (Debian: `runc`, `busybox-static`);
+/// without them the test says so and passes.
+#[test]
+fn runc_runs_a_readonly_bundle() {
+    let busybox = Path::new("/bin/busybox");
+    let runc_found = Command::new("runc").arg("--version").output().is_ok();
+    // /proc/self belongs to the effective user.
+    let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !(runc_found && root && busybox.exists()) {
+        eprintln!("skipped: needs root, runc and /bin/busybox");
+        return;
+    }
+    let bundle = tempfile::tempdir().unwrap();
+    let rootfs = bundle.path().join("rootfs");
+    for dir in ["bin", "dev", "proc", "sys", "etc"] {
+        fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+    let container = Image {
+        name: "hello".into(),
+        image: "example/hello:v1".into(),
+        settings: ContainerSettings {
+            readonly: Some(true),
+            command: Some(vec![
+                "/bin/busybox".into(),
+                "sh".into(),
+                "-c".into(),
+                "echo pid $$ uid $(/bin/busybox id -u); \
+                 /bin/busybox touch /written 2>/dev/null || echo read-only; \
+                 /bin/busybox grep CapEff /proc/self/status"
+                    .into(),
+            ]),
+            ..Default::default()
+        },
+    };
+    let location = BundleLocation {
+        path: "containers/onboot/000-hello",
+        shared_root: None,
+    };
+    let generated = runtime_config(
+        &container,
+        &ImageConfig::default(),
+        &IdMap::default(),
+        location,
+    )
+    .unwrap();
+    fs::write(bundle.path().join("config.json"), generated.config_json()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let id = format!("ossify-test-{}", std::process::id());
+    let output = Command::new("runc")
+        .arg("--root")
+        .arg(state.path())
+        .args(["run", "--no-pivot", "--bundle"])
+        .arg(bundle.path())
+        .arg(&id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "runc failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "pid 1 uid 0\nread-only\nCapEff:\t0000000000000000\n",
+        "a new pid namespace, a read-only root and no capabilities"
+    );
 }

@@ -232,8 +232,12 @@ fn spec(layers: &Settings<'_>, image: &ImageConfig, ids: &IdMap) -> Result<oci::
         .or(Some(image.working_dir.as_str()).filter(|dir| !dir.is_empty()))
         .unwrap_or("/");
     let user = oci::User {
-        uid: layers.pick(|s| s.uid.as_ref()).map_or(Ok(0), |id| ids.numeric(id))?,
-        gid: layers.pick(|s| s.gid.as_ref()).map_or(Ok(0), |id| ids.numeric(id))?,
+        uid: layers
+            .pick(|s| s.uid.as_ref())
+            .map_or(Ok(0), |id| ids.numeric(id))?,
+        gid: layers
+            .pick(|s| s.gid.as_ref())
+            .map_or(Ok(0), |id| ids.numeric(id))?,
         additional_gids: layers
             .list(|s| s.additional_gids.as_ref())
             .iter()
