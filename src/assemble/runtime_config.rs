@@ -6,6 +6,14 @@
 //! environment, working directory only), LinuxKit's default. A list written
 //! empty in the YAML counts as written, so `capabilities: []` clears the
 //! label's capabilities.
+//!
+//! LinuxKit's quirks are kept where a built image depends on them (a
+//! label's `capabilities.add` is ignored, `ipc: none` is a namespace path,
+//! the image config's `User` is not read). Three are fixed on purpose:
+//! `uidMappings` and `gidMappings` keep their `hostID` and `containerID`
+//! (LinuxKit's YAML decoder drops them), a hugepage limit's `pageSize` is
+//! written as the string the runtime spec wants, and errors name the
+//! offending rlimit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -83,6 +91,7 @@ pub struct Error {
     pub reason: Reason,
 }
 
+/// What is wrong with a container's settings.
 #[derive(Debug, thiserror::Error)]
 pub enum Reason {
     #[error("invalid {LABEL} label:\n{0}")]
