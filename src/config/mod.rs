@@ -122,7 +122,7 @@ pub fn load_label(source: &Source) -> Result<ContainerSettings, Problems> {
             settings.push((key.clone(), value.clone()));
         }
     }
-    for (name, placeholder) in [("name", "label"), ("image", "label")] {
+    for name in ["name", "image"] {
         let position = root.position.clone();
         settings.push((
             yaml::Key {
@@ -130,18 +130,18 @@ pub fn load_label(source: &Source) -> Result<ContainerSettings, Problems> {
                 position: position.clone(),
             },
             Node {
-                value: Value::Str(placeholder.into()),
+                value: Value::Str("label".into()),
                 position,
             },
         ));
     }
-    let placeheld = Node {
+    let with_placeholders = Node {
         value: Value::Map(settings),
         position: root.position.clone(),
     };
     let image: Option<Located<Image>> = decode(
         &mut checker,
-        &placeheld,
+        &with_placeholders,
         &Type::Object(schema::IMAGE),
         "label",
     );
