@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the test suites use, one line per reason.
 packages=(
+  runc busybox-static # tests/runtime_config.rs runs a generated bundle under runc (as root)
 )
 
 install_packages() {

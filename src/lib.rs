@@ -5,6 +5,7 @@
 //! [`config`] (YAML → [`config::Config`]) → image resolution → tree →
 //! assembly → writers → outputs. See `docs/architecture.md`.
 
+pub mod assemble;
 pub mod cli;
 pub mod config;
 pub mod output;

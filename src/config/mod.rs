@@ -95,6 +95,62 @@ pub fn load(sources: &[Source]) -> Result<Loaded, Problems> {
     }
 }
 
+/// Parses and checks an image's `org.mobyproject.config` label: YAML or
+/// JSON holding the settings of a container entry. As in LinuxKit, it is
+/// checked against the container schema with a placeholder `name` and
+/// `image`, and may not set either itself. `source.path` names the label in
+/// messages.
+pub fn load_label(source: &Source) -> Result<ContainerSettings, Problems> {
+    let file = Arc::new(source.path.clone());
+    let root = yaml::parse(file, &source.text).map_err(|problem| Problems(vec![problem]))?;
+    let mut checker = Checker::default();
+    let Value::Map(entries) = &root.value else {
+        checker.report(
+            &root.position,
+            format!("the label must be a mapping, found {}", root.value.kind()),
+        );
+        return Err(Problems(checker.problems));
+    };
+    let mut settings: Vec<_> = Vec::with_capacity(entries.len() + 2);
+    for (key, value) in entries {
+        if key.name == "name" || key.name == "image" {
+            checker.report(
+                &key.position,
+                format!("`{}` cannot be set in an image label", key.name),
+            );
+        } else {
+            settings.push((key.clone(), value.clone()));
+        }
+    }
+    for name in ["name", "image"] {
+        let position = root.position.clone();
+        settings.push((
+            yaml::Key {
+                name: name.into(),
+                position: position.clone(),
+            },
+            Node {
+                value: Value::Str("label".into()),
+                position,
+            },
+        ));
+    }
+    let with_placeholders = Node {
+        value: Value::Map(settings),
+        position: root.position.clone(),
+    };
+    let image: Option<Located<Image>> = decode(
+        &mut checker,
+        &with_placeholders,
+        &Type::Object(schema::IMAGE),
+        "label",
+    );
+    match image {
+        Some(image) if checker.problems.is_empty() => Ok(image.value.settings),
+        _ => Err(Problems(checker.problems)),
+    }
+}
+
 impl Config {
     /// Merges a later file into this configuration, as LinuxKit's
     /// `AppendConfig`: kernel image, cmdline and binary override when
