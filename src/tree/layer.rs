@@ -523,11 +523,10 @@ fn pax_id(value: &[u8]) -> Option<u32> {
 fn pax_time(value: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(value).ok()?;
     let seconds = text.split_once('.').map_or(text, |(seconds, _)| seconds);
-    if seconds.starts_with('-') {
-        seconds[1..].parse::<u64>().ok()?;
-        return Some(0);
+    match seconds.strip_prefix('-') {
+        Some(before_epoch) => before_epoch.parse::<u64>().ok().map(|_| 0),
+        None => seconds.parse().ok(),
     }
-    seconds.parse().ok()
 }
 
 #[cfg(test)]
