@@ -338,3 +338,136 @@ struct Import {
     relocation: arena::Relocation,
     imported: HashMap<NodeId, NodeId>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(tree: &mut Tree, contents: &[u8]) -> Kind {
+        Kind::File(tree.store_bytes(contents).unwrap())
+    }
+
+    fn read(tree: &Tree, path: &str) -> Vec<u8> {
+        let Kind::File(blob) = &tree.node(tree.lookup(path).unwrap()).kind else {
+            panic!("`{path}` is not a file");
+        };
+        let mut contents = Vec::new();
+        tree.contents(blob).read_to_end(&mut contents).unwrap();
+        contents
+    }
+
+    fn paths(tree: &Tree) -> Vec<String> {
+        tree.walk().map(|entry| lossy(&entry.path)).collect()
+    }
+
+    #[test]
+    fn insert_creates_parents_with_the_implicit_metadata() {
+        let mut tree = Tree::new(42);
+        let kind = file(&mut tree, b"hi");
+        tree.insert("a/b/c", kind, Metadata::new(0o600, 7)).unwrap();
+        let parent = tree.node(tree.lookup("a/b").unwrap());
+        assert_eq!(parent.metadata, Metadata::new(0o755, 42));
+        assert_eq!(read(&tree, "/a/b/c"), b"hi");
+    }
+
+    #[test]
+    fn walk_is_parents_first_in_byte_order() {
+        let mut tree = Tree::new(0);
+        for path in ["b/z", "a", "b/a", "B", "b/a/x"] {
+            tree.insert(path, Kind::directory(), Metadata::new(0o755, 0))
+                .unwrap();
+        }
+        assert_eq!(paths(&tree), ["B", "a", "b", "b/a", "b/a/x", "b/z"]);
+    }
+
+    #[test]
+    fn directory_over_directory_keeps_entries_other_kinds_replace() {
+        let mut tree = Tree::new(0);
+        let kind = file(&mut tree, b"x");
+        tree.insert("d/f", kind, Metadata::new(0o644, 0)).unwrap();
+        tree.insert("d", Kind::directory(), Metadata::new(0o700, 0))
+            .unwrap();
+        assert_eq!(paths(&tree), ["d", "d/f"]);
+        assert_eq!(tree.node(tree.lookup("d").unwrap()).metadata.mode, 0o700);
+        tree.insert("d", Kind::Fifo, Metadata::new(0o644, 0))
+            .unwrap();
+        assert_eq!(paths(&tree), ["d"]);
+        assert!(matches!(
+            tree.insert("new/..", Kind::Fifo, Metadata::default()),
+            Err(TreeError::NotAnEntry { .. })
+        ));
+    }
+
+    #[test]
+    fn hard_link_counts_follow_links_and_removals() {
+        let mut tree = Tree::new(0);
+        let kind = file(&mut tree, b"shared");
+        let id = tree.insert("a", kind, Metadata::new(0o644, 0)).unwrap();
+        tree.hard_link("dir/b", id).unwrap();
+        tree.hard_link("dir/c", id).unwrap();
+        assert_eq!(tree.node(id).links(), 3);
+        assert_eq!(tree.remove("a"), Some(id));
+        assert_eq!(tree.node(id).links(), 2);
+        let dir = tree.lookup("dir");
+        assert_eq!(tree.remove("dir"), dir);
+        assert_eq!(tree.node(id).links(), 0);
+        assert!(matches!(
+            tree.hard_link("x", tree.root()),
+            Err(TreeError::HardLinkToDirectory { .. })
+        ));
+    }
+
+    #[test]
+    fn lookup_follows_intermediate_symlinks_but_not_the_last() {
+        let mut tree = Tree::new(0);
+        let kind = file(&mut tree, b"lib");
+        tree.insert("usr/lib/libc.so", kind, Metadata::new(0o755, 0))
+            .unwrap();
+        let link = tree
+            .insert(
+                "lib",
+                Kind::Symlink(b"/usr/lib".to_vec()),
+                Metadata::new(0o777, 0),
+            )
+            .unwrap();
+        assert_eq!(tree.lookup("lib"), Some(link));
+        assert_eq!(read(&tree, "lib/libc.so"), b"lib");
+        assert_eq!(read(&tree, "lib/../../../usr/lib/libc.so"), b"lib");
+        assert_eq!(tree.lookup("lib/missing"), None);
+    }
+
+    #[test]
+    fn merge_overlays_another_tree_keeping_hard_links_and_contents() {
+        let mut image = Tree::new(5);
+        let kind = file(&mut image, b"busybox");
+        let id = image
+            .insert("bin/busybox", kind, Metadata::new(0o755, 1))
+            .unwrap();
+        image.hard_link("bin/sh", id).unwrap();
+        let large = vec![9u8; 100_000];
+        let blob = image.store(&large[..], large.len() as u64).unwrap();
+        image
+            .insert("big", Kind::File(blob), Metadata::new(0o644, 1))
+            .unwrap();
+
+        let mut root = Tree::new(0);
+        let kind = file(&mut root, b"root file");
+        root.insert("etc/motd", kind, Metadata::new(0o644, 0))
+            .unwrap();
+        let kind = file(&mut root, b"replaced");
+        root.insert("c/rootfs/big", kind, Metadata::new(0o644, 0))
+            .unwrap();
+        root.merge("c/rootfs", image).unwrap();
+
+        assert_eq!(read(&root, "etc/motd"), b"root file");
+        assert_eq!(read(&root, "c/rootfs/bin/sh"), b"busybox");
+        assert_eq!(read(&root, "c/rootfs/big"), large);
+        let busybox = root.lookup("c/rootfs/bin/busybox").unwrap();
+        assert_eq!(root.lookup("c/rootfs/bin/sh"), Some(busybox));
+        assert_eq!(root.node(busybox).links(), 2);
+        assert_eq!(
+            root.node(root.lookup("c/rootfs").unwrap()).metadata,
+            Metadata::new(0o755, 5)
+        );
+    }
+}
