@@ -210,11 +210,14 @@ fn check(tree: &Tree, expect: &Expect, case: &str) {
     }
 }
 
+/// A named case: layers applied in order, then what the tree must hold.
+type SemanticsCase<'a> = (&'a str, &'a [&'a [Item]], &'a [Expect]);
+
 #[test]
 fn layer_semantics() {
     use Expect as E;
     use Item::*;
-    let cases: &[(&str, &[&[Item]], &[Expect])] = &[
+    let cases: &[SemanticsCase] = &[
         (
             "whiteout deletes a lower file",
             &[
