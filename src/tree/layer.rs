@@ -15,7 +15,7 @@ use std::io::{self, BufReader, Read};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::resolve::lossy;
+use super::resolve::{Resolution, lossy};
 use super::{Compression, Device, Kind, Metadata, NodeId, Tree, TreeError};
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
@@ -312,18 +312,9 @@ impl Applier<'_> {
             }
         };
         let metadata = self.metadata(&mut entry, &path)?;
-        let resolution = self
-            .tree
-            .resolve_creating(&path)
-            .map_err(|source| self.placement(&path, source))?;
-        let dir = resolution.dir;
-        let name = resolution.name.clone();
-        let id = self
-            .tree
-            .insert_at(resolution, kind, metadata, &path)
-            .map_err(|source| self.placement(&path, source))?;
-        self.note_written(dir, name, id);
-        Ok(())
+        self.place(&path, |tree, resolution| {
+            tree.insert_at(resolution, kind, metadata, &path)
+        })
     }
 
     fn hard_link(&mut self, path: &[u8], target_path: &[u8]) -> Result<(), LayerError> {
@@ -335,16 +326,27 @@ impl Applier<'_> {
                     entry: lossy(path),
                     target: lossy(target_path),
                 })?;
-        let resolution = self
-            .tree
-            .resolve_creating(path)
-            .map_err(|source| self.placement(path, source))?;
-        let dir = resolution.dir;
-        let name = resolution.name.clone();
-        self.tree
-            .hard_link_at(resolution, target, path)
-            .map_err(|source| self.placement(path, source))?;
-        self.note_written(dir, name, target);
+        self.place(path, |tree, resolution| {
+            tree.hard_link_at(resolution, target, path)
+        })
+    }
+
+    /// Resolves `path` (creating missing parents), lets `put` write the
+    /// entry there and remembers what it wrote.
+    fn place(
+        &mut self,
+        path: &[u8],
+        put: impl FnOnce(&mut Tree, Resolution) -> Result<NodeId, TreeError>,
+    ) -> Result<(), LayerError> {
+        let placement = |source| LayerError::Placement {
+            layer: self.layer.to_owned(),
+            entry: lossy(path),
+            source,
+        };
+        let resolution = self.tree.resolve_creating(path).map_err(placement)?;
+        let (dir, name) = (resolution.dir, resolution.name.clone());
+        let id = put(self.tree, resolution).map_err(placement)?;
+        self.note_written(dir, name, id);
         Ok(())
     }
 
@@ -406,16 +408,12 @@ impl Applier<'_> {
         entry: &mut tar::Entry<'_, R>,
         path: &[u8],
     ) -> Result<Metadata, LayerError> {
-        let header_error = |source| LayerError::Header {
-            layer: self.layer.to_owned(),
-            entry: lossy(path),
-            source,
-        };
+        let header_error = |source| self.header_error(path, source);
         let header = entry.header();
         let mut metadata = Metadata {
             mode: header.mode().map_err(header_error)? & 0o7777,
-            uid: id_field(header.uid().map_err(header_error)?),
-            gid: id_field(header.gid().map_err(header_error)?),
+            uid: id_field(header.uid(), "uid").map_err(header_error)?,
+            gid: id_field(header.gid(), "gid").map_err(header_error)?,
             mtime: header.mtime().map_err(header_error)?,
             xattrs: Default::default(),
         };
@@ -466,29 +464,20 @@ impl Applier<'_> {
         path: &[u8],
     ) -> Result<Device, LayerError> {
         let header = entry.header();
-        let numbers = header
-            .device_major()
-            .and_then(|major| Ok((major, header.device_minor()?)));
-        match numbers {
-            Ok((Some(major), Some(minor))) => Ok(Device { major, minor }),
-            Ok(_) => Err(LayerError::Header {
-                layer: self.layer.to_owned(),
-                entry: lossy(path),
-                source: io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a device entry in a header with no device numbers (not ustar or GNU)",
-                ),
-            }),
-            Err(source) => Err(LayerError::Header {
-                layer: self.layer.to_owned(),
-                entry: lossy(path),
-                source,
-            }),
+        let header_error = |source| self.header_error(path, source);
+        let major = header.device_major().map_err(header_error)?;
+        let minor = header.device_minor().map_err(header_error)?;
+        match (major, minor) {
+            (Some(major), Some(minor)) => Ok(Device { major, minor }),
+            _ => Err(header_error(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a device entry in a header with no device numbers (neither ustar nor GNU)",
+            ))),
         }
     }
 
-    fn placement(&self, path: &[u8], source: TreeError) -> LayerError {
-        LayerError::Placement {
+    fn header_error(&self, path: &[u8], source: io::Error) -> LayerError {
+        LayerError::Header {
             layer: self.layer.to_owned(),
             entry: lossy(path),
             source,
@@ -509,10 +498,14 @@ fn split_last(path: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// Header ids wider than 32 bits do not exist on Linux; saturate rather
-/// than wrap so they stay visibly wrong.
-fn id_field(id: u64) -> u32 {
-    u32::try_from(id).unwrap_or(u32::MAX)
+/// A header uid or gid; Linux ids are 32 bits, so a wider one is corrupt.
+fn id_field(id: io::Result<u64>, field: &str) -> io::Result<u32> {
+    u32::try_from(id?).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the {field} does not fit 32 bits"),
+        )
+    })
 }
 
 fn pax_id(value: &[u8]) -> Option<u32> {
