@@ -48,6 +48,11 @@ pub struct Device {
     pub minor: u32,
 }
 
+impl Device {
+    /// Device numbers 0:0, which archive headers carry for non-devices.
+    pub const NONE: Device = Device { major: 0, minor: 0 };
+}
+
 /// The entries of a directory, sorted by name bytes.
 ///
 /// Only the tree changes entries, so that it can keep link counts right.

@@ -19,7 +19,6 @@ const TRAILER: &[u8] = b"TRAILER!!!";
 const FORMAT: &str = "cpio newc";
 /// Output buffer; data is copied straight into it from the tree's arena.
 const BUFFER: usize = 256 * 1024;
-const NO_DEVICE: Device = Device { major: 0, minor: 0 };
 
 /// Writes `tree` as a newc cpio archive to `out` and returns `out`. Mtimes
 /// later than `source_date_epoch` are written as it.
@@ -73,18 +72,18 @@ impl<W: Write> CpioWriter<'_, W> {
         let node = entry.node;
         let (inode, last_link) = self.inode(entry);
         let (size, rdev, nlink) = match &node.kind {
-            Kind::File(blob) if last_link => (blob.len(), NO_DEVICE, node.links()),
-            Kind::File(_) => (0, NO_DEVICE, node.links()),
-            Kind::Symlink(target) => (target.len() as u64, NO_DEVICE, node.links()),
+            Kind::File(blob) if last_link => (blob.len(), Device::NONE, node.links()),
+            Kind::File(_) => (0, Device::NONE, node.links()),
+            Kind::Symlink(target) => (target.len() as u64, Device::NONE, node.links()),
             Kind::CharDevice(device) | Kind::BlockDevice(device) => (0, *device, node.links()),
             Kind::Directory(dir) => {
                 let subdirectories = dir
                     .entries()
                     .filter(|&(_, id)| matches!(self.tree.node(id).kind, Kind::Directory(_)))
                     .count();
-                (0, NO_DEVICE, 2 + subdirectories as u32)
+                (0, Device::NONE, 2 + subdirectories as u32)
             }
-            Kind::Fifo | Kind::Socket => (0, NO_DEVICE, node.links()),
+            Kind::Fifo | Kind::Socket => (0, Device::NONE, node.links()),
         };
         let header = Header {
             inode,
@@ -145,7 +144,7 @@ impl<W: Write> CpioWriter<'_, W> {
             nlink: 1,
             mtime: 0,
             size: 0,
-            rdev: NO_DEVICE,
+            rdev: Device::NONE,
             name: TRAILER,
         };
         self.append_header(&trailer)
@@ -169,8 +168,8 @@ impl<W: Write> CpioWriter<'_, W> {
             header.nlink,
             field("mtime", header.mtime)?,
             field("file size", header.size)?,
-            NO_DEVICE.major,
-            NO_DEVICE.minor,
+            Device::NONE.major,
+            Device::NONE.minor,
             header.rdev.major,
             header.rdev.minor,
             field("name length", name_size)?,

@@ -28,6 +28,18 @@ pub enum WriteError {
         /// The I/O error.
         source: io::Error,
     },
+    /// The format cannot hold a kind of node.
+    #[error(
+        "`{path}` is {what}, which {format} cannot hold; remove it from the tree or use another format"
+    )]
+    Unsupported {
+        /// The entry.
+        path: String,
+        /// The kind of node.
+        what: &'static str,
+        /// The archive format.
+        format: &'static str,
+    },
     /// A value is too large for the format's header field.
     #[error("`{path}`: {field} {value} does not fit a {format} header; use another output format")]
     Unrepresentable {

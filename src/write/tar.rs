@@ -13,7 +13,7 @@ use std::io::{self, BufWriter, Write};
 use tar::{Builder, EntryType, Header};
 
 use super::{WriteError, clamp_mtime};
-use crate::tree::{Entry, Kind, NodeId, Tree};
+use crate::tree::{Device, Entry, Kind, NodeId, Tree};
 
 /// Output buffer; data is copied straight into it from the tree's arena.
 const BUFFER: usize = 256 * 1024;
@@ -34,9 +34,7 @@ pub fn write<W: Write>(tree: &Tree, out: W, source_date_epoch: u64) -> Result<W,
         first_paths: HashMap::new(),
     };
     for entry in tree.walk() {
-        writer
-            .append(&entry)
-            .map_err(|source| WriteError::io(&entry.path, source))?;
+        writer.append(&entry)?;
     }
     let buffered = writer
         .builder
@@ -55,8 +53,30 @@ struct TarWriter<'t, W: Write> {
     first_paths: HashMap<NodeId, Vec<u8>>,
 }
 
+/// A PAX extended header and its records.
+type PaxEntry = (Header, Vec<u8>);
+
 impl<W: Write> TarWriter<'_, W> {
-    fn append(&mut self, entry: &Entry<'_>) -> io::Result<()> {
+    fn append(&mut self, entry: &Entry<'_>) -> Result<(), WriteError> {
+        let (header, pax) = self.header(entry)?;
+        let io_error = |source| WriteError::io(&entry.path, source);
+        if let Some((pax_header, records)) = pax {
+            self.builder
+                .append(&pax_header, records.as_slice())
+                .map_err(io_error)?;
+        }
+        let result = match &entry.node.kind {
+            Kind::File(blob) if header.entry_type() == EntryType::Regular => {
+                self.builder.append(&header, self.tree.contents(blob))
+            }
+            _ => self.builder.append(&header, io::empty()),
+        };
+        result.map_err(io_error)
+    }
+
+    /// The header for `entry`, and the PAX extended header to precede it
+    /// when one is needed.
+    fn header(&mut self, entry: &Entry<'_>) -> Result<(Header, Option<PaxEntry>), WriteError> {
         let node = entry.node;
         let metadata = &node.metadata;
         let mtime = clamp_mtime(metadata.mtime, self.source_date_epoch);
@@ -74,16 +94,14 @@ impl<W: Write> TarWriter<'_, W> {
         header.set_uid(pax.id_field("uid", metadata.uid));
         header.set_gid(pax.id_field("gid", metadata.gid));
         header.set_mtime(mtime);
-        header.set_device_major(0)?;
-        header.set_device_minor(0)?;
         header.set_size(0);
+        set_device(&mut header, Device::NONE);
 
-        let earlier_path = match node.links() {
+        let first_path = match node.links() {
             1 => None,
-            _ => self.first_paths.get(&entry.id).cloned(),
+            _ => self.first_paths.get(&entry.id),
         };
-        let mut contents = None;
-        match (&node.kind, &earlier_path) {
+        match (&node.kind, first_path) {
             (_, Some(first)) => {
                 header.set_entry_type(EntryType::Link);
                 set_link_name(&mut header, &mut pax, first);
@@ -95,48 +113,48 @@ impl<W: Write> TarWriter<'_, W> {
                 if blob.len() > MAX_OCTAL_SIZE {
                     pax.add("size", blob.len().to_string().as_bytes());
                 }
-                contents = Some(self.tree.contents(blob));
             }
             (Kind::Symlink(target), None) => {
                 header.set_entry_type(EntryType::Symlink);
                 set_link_name(&mut header, &mut pax, target);
             }
-            (Kind::CharDevice(device), None) | (Kind::BlockDevice(device), None) => {
-                let entry_type = match node.kind {
-                    Kind::CharDevice(_) => EntryType::Char,
-                    _ => EntryType::Block,
-                };
-                header.set_entry_type(entry_type);
-                header.set_device_major(device.major)?;
-                header.set_device_minor(device.minor)?;
+            (Kind::CharDevice(device), None) => {
+                header.set_entry_type(EntryType::Char);
+                set_device(&mut header, *device);
+            }
+            (Kind::BlockDevice(device), None) => {
+                header.set_entry_type(EntryType::Block);
+                set_device(&mut header, *device);
             }
             (Kind::Fifo, None) => header.set_entry_type(EntryType::Fifo),
             (Kind::Socket, None) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "tar cannot hold a socket; remove it from the tree",
-                ));
+                return Err(WriteError::Unsupported {
+                    path: String::from_utf8_lossy(&entry.path).into_owned(),
+                    what: "a socket",
+                    format: "tar",
+                });
             }
         }
-        if node.links() > 1 && earlier_path.is_none() {
-            self.first_paths.insert(entry.id, entry.path.clone());
-        }
-        if earlier_path.is_none() {
+        if first_path.is_none() {
             for (name, value) in &metadata.xattrs {
                 pax.add(&format!("SCHILY.xattr.{name}"), value);
             }
+            if node.links() > 1 {
+                self.first_paths.insert(entry.id, entry.path.clone());
+            }
         }
         header.set_cksum();
-
-        if !pax.is_empty() {
-            let pax_header = pax.header(&path, mtime);
-            self.builder.append(&pax_header, pax.bytes.as_slice())?;
-        }
-        match contents {
-            Some(reader) => self.builder.append(&header, reader),
-            None => self.builder.append(&header, io::empty()),
-        }
+        Ok((header, pax.into_entry(&path, mtime)))
     }
+}
+
+/// Sets the device numbers of a ustar header.
+fn set_device(header: &mut Header, device: Device) {
+    let ustar = header
+        .as_ustar_mut()
+        .expect("headers made by Header::new_ustar are ustar");
+    ustar.set_device_major(device.major);
+    ustar.set_device_minor(device.minor);
 }
 
 /// Puts `path` in the ustar name field, or split between prefix and name at
@@ -205,12 +223,12 @@ impl PaxRecords {
         0
     }
 
-    fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
-    /// The extended header announcing these records for the entry at `path`.
-    fn header(&self, path: &[u8], mtime: u64) -> Header {
+    /// The extended header carrying these records for the entry at `path`,
+    /// unless there are none.
+    fn into_entry(self, path: &[u8], mtime: u64) -> Option<PaxEntry> {
+        if self.bytes.is_empty() {
+            return None;
+        }
         let mut header = Header::new_ustar();
         let name = path.strip_suffix(b"/").unwrap_or(path);
         let base = name.rsplit(|&byte| byte == b'/').next().unwrap_or(name);
@@ -224,6 +242,6 @@ impl PaxRecords {
         header.set_mtime(mtime);
         header.set_size(self.bytes.len() as u64);
         header.set_cksum();
-        header
+        Some((header, self.bytes))
     }
 }
