@@ -17,6 +17,8 @@ const OLD: u64 = 1_000_000_000;
 /// An mtime after the epoch, which writers clamp to it.
 const FUTURE: u64 = EPOCH + 1_000;
 const LONG_DIR: &str = "deep/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+/// Longer than a ustar name, but splits into ustar prefix and name.
+const SPLIT_PATH: &str = "ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss/split";
 const LONG_TARGET: &str = "../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../../bin/busybox";
 
 fn metadata(mode: u32, uid: u32, gid: u32, mtime: u64) -> Metadata {
@@ -73,6 +75,9 @@ fn sample_tree(with_devices: bool) -> Tree {
         metadata(0o600, 0, 0, OLD),
     )
     .unwrap();
+    let split = tree.store_bytes(b"split").unwrap();
+    tree.insert(SPLIT_PATH, Kind::File(split), metadata(0o600, 0, 0, OLD))
+        .unwrap();
     tree.insert(
         format!("{LONG_DIR}/link"),
         Kind::Symlink(LONG_TARGET.into()),
@@ -214,6 +219,10 @@ fn tar_round_trips_through_the_tar_crate() {
                 assert_eq!(device, (Some(8), Some(1)));
             }
             "run/initctl" => assert_eq!(header.entry_type(), tar::EntryType::Fifo),
+            SPLIT_PATH => {
+                assert_eq!(contents, b"split");
+                assert!(xattrs.is_empty() && entry.header().as_ustar().unwrap().prefix[0] != 0);
+            }
             _ if path == format!("{LONG_DIR}/file") => assert_eq!(contents, b"long"),
             _ if path == format!("{LONG_DIR}/link") => {
                 assert_eq!(link.as_deref(), Some(LONG_TARGET))
@@ -270,6 +279,7 @@ fn gnu_tar_lists_owners_modes_links_and_devices() {
     }
     assert!(listed(&lines, "bin/ls").ends_with(&["link", "to", "bin/busybox"]));
     assert!(listed(&lines, "lib").ends_with(&["->", "usr/lib"]));
+    assert_eq!(listed(&lines, SPLIT_PATH)[0], "-rw-------");
     let long_link = format!("{LONG_DIR}/link");
     assert_eq!(listed(&lines, &long_link).last(), Some(&LONG_TARGET));
 }

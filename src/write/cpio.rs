@@ -71,19 +71,24 @@ impl<W: Write> CpioWriter<'_, W> {
     fn append(&mut self, entry: &Entry<'_>) -> Result<(), WriteError> {
         let node = entry.node;
         let (inode, last_link) = self.inode(entry);
-        let (size, rdev, nlink) = match &node.kind {
-            Kind::File(blob) if last_link => (blob.len(), Device::NONE, node.links()),
-            Kind::File(_) => (0, Device::NONE, node.links()),
-            Kind::Symlink(target) => (target.len() as u64, Device::NONE, node.links()),
-            Kind::CharDevice(device) | Kind::BlockDevice(device) => (0, *device, node.links()),
+        let size = match &node.kind {
+            Kind::File(blob) if last_link => blob.len(),
+            Kind::Symlink(target) => target.len() as u64,
+            _ => 0,
+        };
+        let rdev = match node.kind {
+            Kind::CharDevice(device) | Kind::BlockDevice(device) => device,
+            _ => Device::NONE,
+        };
+        let nlink = match &node.kind {
             Kind::Directory(dir) => {
                 let subdirectories = dir
                     .entries()
                     .filter(|&(_, id)| matches!(self.tree.node(id).kind, Kind::Directory(_)))
                     .count();
-                (0, Device::NONE, 2 + subdirectories as u32)
+                2 + subdirectories as u32
             }
-            Kind::Fifo | Kind::Socket => (0, Device::NONE, node.links()),
+            _ => node.links(),
         };
         let header = Header {
             inode,
@@ -168,8 +173,9 @@ impl<W: Write> CpioWriter<'_, W> {
             header.nlink,
             field("mtime", header.mtime)?,
             field("file size", header.size)?,
-            Device::NONE.major,
-            Device::NONE.minor,
+            // the device holding the archived file: none
+            0,
+            0,
             header.rdev.major,
             header.rdev.minor,
             field("name length", name_size)?,
