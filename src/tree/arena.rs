@@ -7,13 +7,17 @@
 //! kernel's page cache. Nothing is ever freed: a tree lives for one build.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
+
+use super::read_up_to;
 
 /// Contents up to this size may stay in memory.
 const SMALL_CONTENTS: u64 = 16 * 1024;
 /// Size of one in-memory chunk; a small blob never spans two.
 const CHUNK_SIZE: usize = 1024 * 1024;
+/// Write buffer for spilled contents: few, large writes.
+const SPILL_BUFFER: usize = 256 * 1024;
 /// In-memory contents stop growing here; later small contents are spilled too.
 const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 
@@ -109,13 +113,23 @@ impl Arena {
         let chunk_index = self.chunks.len() - 1;
         let chunk = &mut self.chunks[chunk_index];
         let offset = chunk.len();
-        contents.read_to_end(chunk)?;
+        // Fill in place rather than with `read_to_end`, which may grow (and
+        // so reallocate and copy) the chunk.
+        chunk.resize(offset + size, 0);
+        let filled = match read_up_to(contents, &mut chunk[offset..]) {
+            Ok(filled) => filled,
+            Err(error) => {
+                chunk.truncate(offset);
+                return Err(error);
+            }
+        };
+        chunk.truncate(offset + filled);
         Ok(Blob {
             location: Location::Memory {
                 chunk: chunk_index as u32,
                 offset: offset as u32,
             },
-            len: (chunk.len() - offset) as u64,
+            len: filled as u64,
         })
     }
 
@@ -129,7 +143,11 @@ impl Arena {
         let file_index = self.spill_files.len() - 1;
         let spill = &mut self.spill_files[file_index];
         let offset = spill.len;
-        let copied = match io::copy(contents, &mut spill.file) {
+        let copied = {
+            let mut writer = BufWriter::with_capacity(SPILL_BUFFER, &spill.file);
+            io::copy(contents, &mut writer).and_then(|copied| writer.flush().map(|()| copied))
+        };
+        let copied = match copied {
             Ok(copied) => copied,
             Err(error) => {
                 // Keep the append position where the file really ends.

@@ -4,6 +4,8 @@ use std::io::{self, Cursor, Read};
 
 use flate2::read::MultiGzDecoder;
 
+use super::read_up_to;
+
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
 
@@ -64,20 +66,6 @@ impl Compression {
             Compression::Zstd => Box::new(zstd::Decoder::new(stream)?),
         })
     }
-}
-
-/// Fills `buf` unless the stream ends first; returns how much was read.
-fn read_up_to(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match stream.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(filled)
 }
 
 #[cfg(test)]

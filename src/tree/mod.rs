@@ -332,6 +332,20 @@ impl Tree {
     }
 }
 
+/// Fills `buf` unless the stream ends first; returns how much was read.
+fn read_up_to(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
 /// The nodes of a tree being merged into another, and where they went.
 struct Import {
     nodes: Vec<Node>,
