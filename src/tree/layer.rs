@@ -184,13 +184,13 @@ impl Layer<'_> {
             hasher: Sha256::new(),
         };
         let mut archive = tar::Archive::new(hashing);
+        let layer_start = NodeId(tree.nodes.len() as u32);
         let mut applier = Applier {
             tree,
             layer: self.digest,
-            layer_start: NodeId(0),
+            layer_start,
             kept_lower: HashSet::new(),
         };
-        applier.layer_start = NodeId(applier.tree.nodes.len() as u32);
         for entry in archive.entries().map_err(stream_error)? {
             applier.apply(entry.map_err(stream_error)?)?;
         }
