@@ -2,10 +2,12 @@
 //! and LinuxKit YAML, without Docker, root, mounts or loop devices.
 //!
 //! The pipeline runs one way, each module owning one stage:
-//! [`config`] (YAML → [`config::Config`]) → image resolution → tree →
-//! assembly → writers → outputs. See `docs/architecture.md`.
+//! [`config`] (YAML → [`config::Config`]) → image resolution → [`tree`] →
+//! [`assemble`] → [`write`] → [`output`]. See `docs/architecture.md`.
 
 pub mod assemble;
 pub mod cli;
 pub mod config;
 pub mod output;
+pub mod tree;
+pub mod write;

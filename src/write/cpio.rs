@@ -1,0 +1,201 @@
+//! cpio "newc" archives of a tree: the format the kernel unpacks as an
+//! initramfs.
+//!
+//! Written here rather than through a crate because the format is small and
+//! every field must be under control for reproducible output. Inode numbers
+//! count up from 1 in walk order; hard links share one inode number and carry
+//! the contents on the last link only, the newc convention that both the
+//! kernel and GNU cpio rely on. Device numbers of the archive itself are 0;
+//! those of device nodes go in the `rdev` fields.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+
+use super::{WriteError, clamp_mtime};
+use crate::tree::{Device, Entry, Kind, NodeId, Tree};
+
+const MAGIC: &[u8] = b"070701";
+const TRAILER: &[u8] = b"TRAILER!!!";
+const FORMAT: &str = "cpio newc";
+/// Output buffer; data is copied straight into it from the tree's arena.
+const BUFFER: usize = 256 * 1024;
+
+/// Writes `tree` as a newc cpio archive to `out` and returns `out`. Mtimes
+/// later than `source_date_epoch` are written as it.
+pub fn write<W: Write>(tree: &Tree, out: W, source_date_epoch: u64) -> Result<W, WriteError> {
+    let mut writer = CpioWriter {
+        tree,
+        source_date_epoch,
+        out: BufWriter::with_capacity(BUFFER, out),
+        next_inode: 1,
+        links: HashMap::new(),
+    };
+    for entry in tree.walk() {
+        writer.append(&entry)?;
+    }
+    writer.append_trailer()?;
+    writer
+        .out
+        .into_inner()
+        .map_err(|error| WriteError::io(TRAILER, error.into_error()))
+}
+
+/// One newc header's fields.
+struct Header<'a> {
+    inode: u32,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    nlink: u32,
+    mtime: u64,
+    size: u64,
+    rdev: Device,
+    name: &'a [u8],
+}
+
+/// A hard-linked node being written: its inode and links still to come.
+struct PendingLinks {
+    inode: u32,
+    remaining: u32,
+}
+
+struct CpioWriter<'t, W: Write> {
+    tree: &'t Tree,
+    source_date_epoch: u64,
+    out: BufWriter<W>,
+    next_inode: u32,
+    links: HashMap<NodeId, PendingLinks>,
+}
+
+impl<W: Write> CpioWriter<'_, W> {
+    fn append(&mut self, entry: &Entry<'_>) -> Result<(), WriteError> {
+        let node = entry.node;
+        let (inode, last_link) = self.inode(entry);
+        let size = match &node.kind {
+            Kind::File(blob) if last_link => blob.len(),
+            Kind::Symlink(target) => target.len() as u64,
+            _ => 0,
+        };
+        let rdev = match node.kind {
+            Kind::CharDevice(device) | Kind::BlockDevice(device) => device,
+            _ => Device::NONE,
+        };
+        let nlink = match &node.kind {
+            Kind::Directory(dir) => {
+                let subdirectories = dir
+                    .entries()
+                    .filter(|&(_, id)| matches!(self.tree.node(id).kind, Kind::Directory(_)))
+                    .count();
+                2 + subdirectories as u32
+            }
+            _ => node.links(),
+        };
+        let header = Header {
+            inode,
+            mode: node.kind.file_type_bits() | (node.metadata.mode & 0o7777),
+            uid: node.metadata.uid,
+            gid: node.metadata.gid,
+            nlink,
+            mtime: clamp_mtime(node.metadata.mtime, self.source_date_epoch),
+            size,
+            rdev,
+            name: &entry.path,
+        };
+        self.append_header(&header)?;
+        let io_error = |source| WriteError::io(&entry.path, source);
+        match &node.kind {
+            Kind::File(blob) if last_link => {
+                self.tree
+                    .contents(blob)
+                    .copy_to(&mut self.out)
+                    .map_err(io_error)?;
+            }
+            Kind::Symlink(target) => self.out.write_all(target).map_err(io_error)?,
+            _ => {}
+        }
+        self.out.write_all(padding(size)).map_err(io_error)
+    }
+
+    /// The inode number for this entry, and whether it is the last (or only)
+    /// name of its node.
+    fn inode(&mut self, entry: &Entry<'_>) -> (u32, bool) {
+        let links = entry.node.links();
+        if links <= 1 {
+            return (self.allocate_inode(), true);
+        }
+        if let Some(pending) = self.links.get_mut(&entry.id) {
+            pending.remaining -= 1;
+            return (pending.inode, pending.remaining == 0);
+        }
+        let inode = self.allocate_inode();
+        let remaining = links - 1;
+        self.links
+            .insert(entry.id, PendingLinks { inode, remaining });
+        (inode, false)
+    }
+
+    fn allocate_inode(&mut self) -> u32 {
+        let inode = self.next_inode;
+        self.next_inode += 1;
+        inode
+    }
+
+    fn append_trailer(&mut self) -> Result<(), WriteError> {
+        let trailer = Header {
+            inode: 0,
+            mode: 0,
+            uid: 0,
+            gid: 0,
+            nlink: 1,
+            mtime: 0,
+            size: 0,
+            rdev: Device::NONE,
+            name: TRAILER,
+        };
+        self.append_header(&trailer)
+    }
+
+    fn append_header(&mut self, header: &Header<'_>) -> Result<(), WriteError> {
+        let field = |field: &'static str, value: u64| {
+            u32::try_from(value).map_err(|_| WriteError::Unrepresentable {
+                path: String::from_utf8_lossy(header.name).into_owned(),
+                field,
+                value,
+                format: FORMAT,
+            })
+        };
+        let name_size = header.name.len() as u64 + 1;
+        let fields = [
+            header.inode,
+            header.mode,
+            header.uid,
+            header.gid,
+            header.nlink,
+            field("mtime", header.mtime)?,
+            field("file size", header.size)?,
+            // the device holding the archived file: none
+            0,
+            0,
+            header.rdev.major,
+            header.rdev.minor,
+            field("name length", name_size)?,
+            0,
+        ];
+        let mut bytes = Vec::with_capacity(MAGIC.len() + fields.len() * 8 + header.name.len() + 4);
+        bytes.extend_from_slice(MAGIC);
+        for value in fields {
+            bytes.extend_from_slice(format!("{value:08X}").as_bytes());
+        }
+        bytes.extend_from_slice(header.name);
+        bytes.push(0);
+        bytes.extend_from_slice(padding(bytes.len() as u64));
+        self.out
+            .write_all(&bytes)
+            .map_err(|source| WriteError::io(header.name, source))
+    }
+}
+
+/// The zero bytes that bring `len` to a multiple of 4.
+fn padding(len: u64) -> &'static [u8] {
+    &[0; 3][..((4 - len % 4) % 4) as usize]
+}

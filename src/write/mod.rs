@@ -1,0 +1,64 @@
+//! Archive and image writers. Each takes a [`Tree`](crate::tree::Tree) and
+//! knows nothing of OCI or YAML.
+//!
+//! Every writer takes a `source_date_epoch`: mtimes later than it are
+//! clamped down to it, earlier ones kept, as `SOURCE_DATE_EPOCH` specifies.
+
+use std::io;
+
+use thiserror::Error;
+
+pub mod cpio;
+pub mod gzip;
+pub mod tar;
+
+/// The mtime a writer records for `mtime` under `source_date_epoch`.
+pub fn clamp_mtime(mtime: u64, source_date_epoch: u64) -> u64 {
+    mtime.min(source_date_epoch)
+}
+
+/// Writing an archive failed.
+#[derive(Debug, Error)]
+pub enum WriteError {
+    /// Writing the output, or reading contents back from the tree, failed.
+    #[error("writing the archive failed at `{path}` (is the output's disk full?)")]
+    Io {
+        /// The entry being written; empty for the archive's end.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The format cannot hold a kind of node.
+    #[error(
+        "`{path}` is {what}, which {format} cannot hold; remove it from the tree or use another format"
+    )]
+    Unsupported {
+        /// The entry.
+        path: String,
+        /// The kind of node.
+        what: &'static str,
+        /// The archive format.
+        format: &'static str,
+    },
+    /// A value is too large for the format's header field.
+    #[error("`{path}`: {field} {value} does not fit a {format} header; use another output format")]
+    Unrepresentable {
+        /// The entry.
+        path: String,
+        /// The header field.
+        field: &'static str,
+        /// The value.
+        value: u64,
+        /// The archive format.
+        format: &'static str,
+    },
+}
+
+impl WriteError {
+    fn io(path: &[u8], source: io::Error) -> WriteError {
+        WriteError::Io {
+            path: String::from_utf8_lossy(path).into_owned(),
+            source,
+        }
+    }
+}

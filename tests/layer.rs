@@ -1,0 +1,606 @@
+//! Layer application over layers synthesised here: OCI changeset semantics
+//! and hostile input.
+
+use std::io::{Read, Write};
+
+use ossify::tree::layer::{Layer, LayerError};
+use ossify::tree::{Compression, Device, Kind, Tree, TreeError};
+use sha2::{Digest, Sha256};
+
+const MTIME: u64 = 1_600_000_000;
+
+/// One tar entry of a synthesised layer. Paths are written verbatim, so
+/// hostile names (`../x`, `/x`) reach the tree unmodified.
+#[derive(Clone, Copy)]
+enum Item {
+    Dir(&'static str),
+    File(&'static str, &'static [u8]),
+    /// A file with mode, uid and gid.
+    Owned(&'static str, u32, u32, u32),
+    Symlink(&'static str, &'static str),
+    HardLink(&'static str, &'static str),
+    Char(&'static str, u32, u32),
+    Block(&'static str, u32, u32),
+    Fifo(&'static str),
+    /// A file with one xattr, in a PAX header.
+    Xattr(&'static str, &'static str, &'static [u8]),
+    /// A file whose header claims `size` bytes but holds only `data`.
+    Lying(&'static str, u64, &'static [u8]),
+}
+
+fn header(path: &str, entry_type: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+    header.set_entry_type(entry_type);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(MTIME);
+    header.set_size(size);
+    header
+}
+
+fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let unnumbered = key.len() + value.len() + 3;
+    let mut len = unnumbered + unnumbered.to_string().len();
+    if len.to_string().len() > unnumbered.to_string().len() {
+        len += 1;
+    }
+    let mut record = format!("{len} {key}=").into_bytes();
+    record.extend_from_slice(value);
+    record.push(b'\n');
+    record
+}
+
+/// An uncompressed layer holding `items` in order.
+fn layer(items: &[Item]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut append = |mut header: tar::Header, data: &[u8]| {
+        header.set_cksum();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    };
+    for item in items {
+        match *item {
+            Item::Dir(path) => append(header(path, tar::EntryType::Directory, 0o755, 0), b""),
+            Item::File(path, data) => append(
+                header(path, tar::EntryType::Regular, 0o644, data.len() as u64),
+                data,
+            ),
+            Item::Owned(path, mode, uid, gid) => {
+                let mut owned = header(path, tar::EntryType::Regular, mode, 0);
+                owned.set_uid(uid.into());
+                owned.set_gid(gid.into());
+                append(owned, b"");
+            }
+            Item::Symlink(path, target) | Item::HardLink(path, target) => {
+                let entry_type = match item {
+                    Item::Symlink(..) => tar::EntryType::Symlink,
+                    _ => tar::EntryType::Link,
+                };
+                let mut link = header(path, entry_type, 0o777, 0);
+                link.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+                append(link, b"");
+            }
+            Item::Char(path, major, minor) | Item::Block(path, major, minor) => {
+                let entry_type = match item {
+                    Item::Char(..) => tar::EntryType::Char,
+                    _ => tar::EntryType::Block,
+                };
+                let mut device = header(path, entry_type, 0o600, 0);
+                device.set_device_major(major).unwrap();
+                device.set_device_minor(minor).unwrap();
+                append(device, b"");
+            }
+            Item::Fifo(path) => append(header(path, tar::EntryType::Fifo, 0o644, 0), b""),
+            Item::Xattr(path, name, value) => {
+                let records = pax_record(&format!("SCHILY.xattr.{name}"), value);
+                append(
+                    header(
+                        "PaxHeaders/x",
+                        tar::EntryType::XHeader,
+                        0o644,
+                        records.len() as u64,
+                    ),
+                    &records,
+                );
+                append(header(path, tar::EntryType::Regular, 0o644, 0), b"");
+            }
+            Item::Lying(path, size, data) => {
+                append(header(path, tar::EntryType::Regular, 0o644, size), data)
+            }
+        }
+    }
+    out.extend_from_slice(&[0; 1024]);
+    out
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+fn diff_id(bytes: &[u8]) -> String {
+    let digest: String = Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sha256:{digest}")
+}
+
+fn apply(tree: &mut Tree, stream: &[u8]) -> Result<String, LayerError> {
+    let layer = Layer {
+        digest: "sha256:test-layer",
+        compression: Compression::Detect,
+        diff_id: None,
+    };
+    layer.apply(tree, stream)
+}
+
+/// Applies each layer in order (gzip-compressed, as registries serve them).
+fn build(layers: &[&[Item]]) -> Result<Tree, LayerError> {
+    let mut tree = Tree::new(0);
+    for items in layers {
+        apply(&mut tree, &gzip(&layer(items)))?;
+    }
+    Ok(tree)
+}
+
+/// What a path must hold after the layers are applied.
+enum Expect {
+    Absent(&'static str),
+    File(&'static str, &'static [u8]),
+    Dir(&'static str),
+    Symlink(&'static str, &'static str),
+    SameNode(&'static str, &'static str),
+    Device(&'static str, Kind),
+    Fifo(&'static str),
+    Owner(&'static str, u32, u32, u32),
+    Xattr(&'static str, &'static str, &'static [u8]),
+}
+
+fn check(tree: &Tree, expect: &Expect, case: &str) {
+    let node = |path: &str| {
+        let id = tree
+            .lookup(path)
+            .unwrap_or_else(|| panic!("{case}: `{path}` is missing"));
+        (id, tree.node(id))
+    };
+    match *expect {
+        Expect::Absent(path) => assert!(tree.lookup(path).is_none(), "{case}: `{path}` exists"),
+        Expect::File(path, expected) => {
+            let Kind::File(blob) = &node(path).1.kind else {
+                panic!("{case}: `{path}` is not a file");
+            };
+            let mut contents = Vec::new();
+            tree.contents(blob).read_to_end(&mut contents).unwrap();
+            assert_eq!(contents, expected, "{case}: contents of `{path}`");
+        }
+        Expect::Dir(path) => assert!(
+            matches!(node(path).1.kind, Kind::Directory(_)),
+            "{case}: `{path}` is not a directory"
+        ),
+        Expect::Symlink(path, target) => assert_eq!(
+            node(path).1.kind,
+            Kind::Symlink(target.as_bytes().to_vec()),
+            "{case}: `{path}`"
+        ),
+        Expect::SameNode(first, second) => {
+            let (first_id, first_node) = node(first);
+            assert_eq!(first_id, node(second).0, "{case}: `{first}` and `{second}`");
+            assert_eq!(first_node.links(), 2, "{case}: link count of `{first}`");
+        }
+        Expect::Device(path, ref kind) => assert_eq!(&node(path).1.kind, kind, "{case}: `{path}`"),
+        Expect::Fifo(path) => assert_eq!(node(path).1.kind, Kind::Fifo, "{case}: `{path}`"),
+        Expect::Owner(path, mode, uid, gid) => {
+            let metadata = &node(path).1.metadata;
+            assert_eq!(
+                (metadata.mode, metadata.uid, metadata.gid),
+                (mode, uid, gid),
+                "{case}: `{path}`"
+            );
+        }
+        Expect::Xattr(path, name, value) => assert_eq!(
+            node(path).1.metadata.xattrs.get(name).map(Vec::as_slice),
+            Some(value),
+            "{case}: xattr {name} of `{path}`"
+        ),
+    }
+}
+
+/// A named case: layers applied in order, then what the tree must hold.
+type SemanticsCase<'a> = (&'a str, &'a [&'a [Item]], &'a [Expect]);
+
+#[test]
+fn layer_semantics() {
+    use Expect as E;
+    use Item::*;
+    let cases: &[SemanticsCase] = &[
+        (
+            "whiteout deletes a lower file",
+            &[
+                &[Dir("a/"), File("a/x", b"x"), File("a/y", b"y")],
+                &[File("a/.wh.x", b"")],
+            ],
+            &[E::Absent("a/x"), E::File("a/y", b"y")],
+        ),
+        (
+            "whiteout deletes a lower directory with its contents",
+            &[&[Dir("d/"), File("d/f", b"f")], &[File(".wh.d", b"")]],
+            &[E::Absent("d"), E::Absent("d/f")],
+        ),
+        (
+            "whiteout spares its own layer's entry, in either order",
+            &[
+                &[File("a/x", b"old"), File("a/y", b"old")],
+                &[
+                    File("a/x", b"new"),
+                    File("a/.wh.x", b""),
+                    File("a/.wh.y", b""),
+                    File("a/y", b"new"),
+                ],
+            ],
+            &[E::File("a/x", b"new"), E::File("a/y", b"new")],
+        ),
+        (
+            "opaque directory hides lower entries only",
+            &[
+                &[
+                    Dir("d/"),
+                    File("d/old", b"o"),
+                    Dir("d/sub/"),
+                    File("d/sub/deep", b"d"),
+                ],
+                &[Dir("d/"), File("d/new", b"n"), File("d/.wh..wh..opq", b"")],
+            ],
+            &[
+                E::Absent("d/old"),
+                E::Absent("d/sub"),
+                E::File("d/new", b"n"),
+                E::Dir("d"),
+            ],
+        ),
+        (
+            "opaque marker after a merged subdirectory still hides its lower entries",
+            &[
+                &[
+                    Dir("d/"),
+                    Dir("d/sub/"),
+                    File("d/sub/lower", b"l"),
+                    File("d/keep", b"k"),
+                ],
+                &[
+                    Dir("d/sub/"),
+                    File("d/sub/upper", b"u"),
+                    HardLink("d/kept", "d/keep"),
+                    File("d/.wh..wh..opq", b""),
+                ],
+            ],
+            &[
+                E::Absent("d/sub/lower"),
+                E::File("d/sub/upper", b"u"),
+                E::Absent("d/keep"),
+                E::File("d/kept", b"k"),
+            ],
+        ),
+        (
+            "a directory replaces a file",
+            &[&[File("p", b"file")], &[Dir("p/"), File("p/c", b"c")]],
+            &[E::Dir("p"), E::File("p/c", b"c")],
+        ),
+        (
+            "a file replaces a directory and everything in it",
+            &[&[Dir("p/"), File("p/c", b"c")], &[File("p", b"file")]],
+            &[E::File("p", b"file"), E::Absent("p/c")],
+        ),
+        (
+            "later layers win",
+            &[&[File("f", b"one")], &[File("f", b"two")]],
+            &[E::File("f", b"two")],
+        ),
+        (
+            "hard links within a layer and to a lower layer",
+            &[
+                &[File("a", b"data"), HardLink("b", "a"), File("c", b"lower")],
+                &[HardLink("d", "c")],
+            ],
+            &[
+                E::SameNode("a", "b"),
+                E::SameNode("c", "d"),
+                E::File("d", b"lower"),
+            ],
+        ),
+        (
+            "devices and fifos are kept as metadata",
+            &[&[
+                Char("dev/null", 1, 3),
+                Block("dev/sda", 8, 0),
+                Fifo("run/fifo"),
+            ]],
+            &[
+                E::Device("dev/null", Kind::CharDevice(Device { major: 1, minor: 3 })),
+                E::Device("dev/sda", Kind::BlockDevice(Device { major: 8, minor: 0 })),
+                E::Fifo("run/fifo"),
+            ],
+        ),
+        (
+            "setuid, sticky and ownership are kept",
+            &[&[
+                Owned("bin/su", 0o4755, 0, 0),
+                Owned("tmp", 0o1777, 0, 0),
+                Owned("home/u/f", 0o600, 1000, 100),
+            ]],
+            &[
+                E::Owner("bin/su", 0o4755, 0, 0),
+                E::Owner("tmp", 0o1777, 0, 0),
+                E::Owner("home/u/f", 0o600, 1000, 100),
+                E::Owner("home/u", 0o755, 0, 0),
+            ],
+        ),
+        (
+            "PAX xattrs",
+            &[&[Xattr(
+                "bin/ping",
+                "security.capability",
+                b"\x01\x00\x00\x02",
+            )]],
+            &[E::Xattr(
+                "bin/ping",
+                "security.capability",
+                b"\x01\x00\x00\x02",
+            )],
+        ),
+        (
+            "symlinks in parent paths are followed inside the tree",
+            &[
+                &[Dir("usr/lib/"), Symlink("lib", "usr/lib")],
+                &[File("lib/x", b"x")],
+            ],
+            &[E::File("usr/lib/x", b"x"), E::Symlink("lib", "usr/lib")],
+        ),
+        (
+            "whiteout through a symlinked parent",
+            &[
+                &[
+                    Dir("usr/lib/"),
+                    File("usr/lib/x", b"x"),
+                    Symlink("lib", "usr/lib"),
+                ],
+                &[File("lib/.wh.x", b"")],
+            ],
+            &[E::Absent("usr/lib/x"), E::Symlink("lib", "usr/lib")],
+        ),
+        (
+            "`../` traversal stays inside the root",
+            &[&[File("../../etc/evil", b"e"), File("a/../../b", b"b")]],
+            &[E::File("etc/evil", b"e"), E::File("b", b"b")],
+        ),
+        (
+            "absolute paths start at the root",
+            &[&[File("/etc/abs", b"a"), File("./rel", b"r")]],
+            &[E::File("etc/abs", b"a"), E::File("rel", b"r")],
+        ),
+        (
+            "an absolute symlink cannot escape",
+            &[
+                &[Symlink("tmp/link", "/outside")],
+                &[File("tmp/link/f", b"f")],
+            ],
+            &[
+                E::File("outside/f", b"f"),
+                E::Symlink("tmp/link", "/outside"),
+            ],
+        ),
+        (
+            "a relative symlink cannot escape",
+            &[
+                &[Symlink("a/up", "../../../../..")],
+                &[File("a/up/etc/y", b"y")],
+            ],
+            &[E::File("etc/y", b"y")],
+        ),
+        (
+            "a hard link climbing out resolves inside",
+            &[&[
+                File("etc/passwd", b"root"),
+                HardLink("x", "../../../etc/passwd"),
+            ]],
+            &[E::SameNode("etc/passwd", "x")],
+        ),
+        (
+            "a root entry sets the root's metadata",
+            &[&[Dir("./"), File("f", b"f")]],
+            &[E::File("f", b"f")],
+        ),
+    ];
+    for (case, layers, expectations) in cases {
+        let tree = build(layers).unwrap_or_else(|error| panic!("{case}: {error}"));
+        for expect in *expectations {
+            check(&tree, expect, case);
+        }
+    }
+}
+
+#[test]
+fn large_contents_stream_through_the_arena() {
+    let big: &'static [u8] = Vec::leak((0..300_000u32).map(|i| (i * 7 % 256) as u8).collect());
+    let tree = build(&[&[Item::File("big", big)]]).unwrap();
+    check(&tree, &Expect::File("big", big), "large file");
+}
+
+#[test]
+fn hostile_layers_are_errors_naming_layer_and_entry() {
+    use Item::*;
+    type Matcher = fn(&LayerError) -> bool;
+    let cases: &[(&str, &[u8], Matcher, &str)] = &[
+        (
+            "hard link to nothing",
+            &layer(&[HardLink("link", "missing")]),
+            |e| matches!(e, LayerError::HardLinkTargetMissing { .. }),
+            "`link` is a hard link to `missing`",
+        ),
+        (
+            "hard link to a directory",
+            &layer(&[Dir("d/"), HardLink("link", "d")]),
+            |e| {
+                matches!(
+                    e,
+                    LayerError::Placement {
+                        source: TreeError::HardLinkToDirectory { .. },
+                        ..
+                    }
+                )
+            },
+            "entry `link`",
+        ),
+        (
+            "a path through a file",
+            &layer(&[File("f", b"f"), File("f/x", b"x")]),
+            |e| {
+                matches!(
+                    e,
+                    LayerError::Placement {
+                        source: TreeError::NotADirectory { .. },
+                        ..
+                    }
+                )
+            },
+            "entry `f/x`",
+        ),
+        (
+            "a symlink loop",
+            &layer(&[Symlink("a", "b"), Symlink("b", "a"), File("a/x", b"x")]),
+            |e| {
+                matches!(
+                    e,
+                    LayerError::Placement {
+                        source: TreeError::SymlinkLoop { .. },
+                        ..
+                    }
+                )
+            },
+            "entry `a/x`",
+        ),
+        (
+            "a header claiming a terabyte",
+            &layer(&[Lying("huge", 1 << 40, b"short")]),
+            |e| {
+                matches!(
+                    e,
+                    LayerError::Truncated {
+                        expected: 1_099_511_627_776,
+                        ..
+                    }
+                )
+            },
+            "entry `huge` should hold 1099511627776 bytes",
+        ),
+        (
+            "a stream truncated inside contents",
+            &layer(&[File("f", &[b'x'; 4000])])[..1500],
+            |e| matches!(e, LayerError::Truncated { .. }),
+            "entry `f`",
+        ),
+        (
+            "a stream truncated inside a header",
+            &layer(&[File("f", b"x"), File("g", b"y")])[..1300],
+            |e| matches!(e, LayerError::Stream { .. }),
+            "the stream is truncated or corrupt",
+        ),
+    ];
+    for (case, stream, matcher, message) in cases {
+        for compressed in [false, true] {
+            let stream = if compressed {
+                gzip(stream)
+            } else {
+                stream.to_vec()
+            };
+            let error = apply(&mut Tree::new(0), &stream).expect_err(case);
+            assert!(matcher(&error), "{case}: unexpected error {error:?}");
+            let text = error.to_string();
+            assert!(
+                text.contains("sha256:test-layer"),
+                "{case}: `{text}` names no layer"
+            );
+            assert!(text.contains(message), "{case}: `{text}` lacks `{message}`");
+        }
+    }
+}
+
+#[test]
+fn corrupt_and_truncated_gzip_are_stream_errors() {
+    let compressed = gzip(&layer(&[Item::File("f", &[b'z'; 10_000])]));
+    let mut corrupt = compressed.clone();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    corrupt[middle + 1] ^= 0xff;
+    let truncated = &compressed[..compressed.len() - 10];
+    for (case, stream) in [("corrupt", &corrupt[..]), ("truncated", truncated)] {
+        let error = apply(&mut Tree::new(0), stream).expect_err(case);
+        assert!(
+            matches!(
+                error,
+                LayerError::Stream { .. }
+                    | LayerError::Contents { .. }
+                    | LayerError::Truncated { .. }
+            ),
+            "{case}: {error:?}"
+        );
+        assert!(
+            error.to_string().contains("sha256:test-layer"),
+            "{case}: {error}"
+        );
+    }
+}
+
+#[test]
+fn diff_id_is_checked_on_the_uncompressed_stream() {
+    let plain = layer(&[Item::File("f", b"contents")]);
+    let compressed = gzip(&plain);
+    let right = diff_id(&plain);
+    let wrong = diff_id(b"something else");
+    let with = |diff_id: Option<&str>, compression| {
+        let layer = Layer {
+            digest: "sha256:blob",
+            compression,
+            diff_id,
+        };
+        layer.apply(&mut Tree::new(0), &compressed[..])
+    };
+    assert_eq!(with(Some(&right), Compression::Gzip).unwrap(), right);
+    assert_eq!(with(None, Compression::Detect).unwrap(), right);
+    let error = with(Some(&wrong), Compression::Detect).unwrap_err();
+    assert!(
+        matches!(&error, LayerError::DiffIdMismatch { expected, actual, .. } if *expected == wrong && *actual == right),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("layer sha256:blob"), "{error}");
+    assert!(matches!(
+        with(Some("sha512:abc"), Compression::Detect).unwrap_err(),
+        LayerError::DiffIdAlgorithm { .. }
+    ));
+}
+
+#[test]
+fn plain_and_zstd_layers_apply_like_gzip() {
+    let plain = layer(&[Item::File("etc/os-release", b"ID=test\n")]);
+    let zstd = zstd::encode_all(&plain[..], 3).unwrap();
+    for (name, stream, compression) in [
+        ("plain", &plain, Compression::Detect),
+        ("zstd detected", &zstd, Compression::Detect),
+        ("zstd by media type", &zstd, Compression::Zstd),
+    ] {
+        let mut tree = Tree::new(0);
+        let layer = Layer {
+            digest: "sha256:x",
+            compression,
+            diff_id: Some(&diff_id(&plain)),
+        };
+        layer
+            .apply(&mut tree, &stream[..])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        check(&tree, &Expect::File("etc/os-release", b"ID=test\n"), name);
+    }
+}
