@@ -245,3 +245,38 @@ impl PaxRecords {
         Some((header, self.bytes))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_record_lengths_count_their_own_digits() {
+        // Around 10 and 100 bytes the length's own digits tip it over.
+        for value_len in 0..200 {
+            let mut records = PaxRecords::default();
+            records.add("k", &vec![b'v'; value_len]);
+            let text = String::from_utf8(records.bytes.clone()).unwrap();
+            let (len, _) = text.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), text.len(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ustar_paths_split_at_a_slash_or_do_not_fit() {
+        let split = format!("{}/{}", "p".repeat(150), "n".repeat(100));
+        let mut header = Header::new_ustar();
+        assert!(set_ustar_path(&mut header, split.as_bytes()));
+        assert_eq!(&*header.path_bytes(), split.as_bytes());
+        let unsplittable = format!("{}/{}", "p".repeat(10), "n".repeat(101));
+        assert!(!set_ustar_path(
+            &mut Header::new_ustar(),
+            unsplittable.as_bytes()
+        ));
+        let prefix_too_long = format!("{}/{}", "p".repeat(156), "n");
+        assert!(!set_ustar_path(
+            &mut Header::new_ustar(),
+            prefix_too_long.as_bytes()
+        ));
+    }
+}
