@@ -144,7 +144,7 @@ impl<W: Write> TarWriter<'_, W> {
             }
         }
         header.set_cksum();
-        Ok((header, pax.into_entry(&path, mtime)))
+        Ok((header, pax.into_entry(&path, self.source_date_epoch)))
     }
 }
 
@@ -224,8 +224,9 @@ impl PaxRecords {
     }
 
     /// The extended header carrying these records for the entry at `path`,
-    /// unless there are none.
-    fn into_entry(self, path: &[u8], mtime: u64) -> Option<PaxEntry> {
+    /// unless there are none. It is a generated entry, so its mtime is
+    /// SOURCE_DATE_EPOCH.
+    fn into_entry(self, path: &[u8], source_date_epoch: u64) -> Option<PaxEntry> {
         if self.bytes.is_empty() {
             return None;
         }
@@ -239,7 +240,7 @@ impl PaxRecords {
         header.set_mode(0o644);
         header.set_uid(0);
         header.set_gid(0);
-        header.set_mtime(mtime);
+        header.set_mtime(source_date_epoch);
         header.set_size(self.bytes.len() as u64);
         header.set_cksum();
         Some((header, self.bytes))
