@@ -249,31 +249,37 @@ impl Tree {
         Ok(target)
     }
 
+    /// Lays the directory `source` of `import` over the directory `target`,
+    /// with an explicit stack: layers can nest directories arbitrarily deep.
     fn overlay(&mut self, target: NodeId, source: NodeId, import: &mut Import) {
-        let entries: Vec<(Vec<u8>, NodeId)> = match &import.nodes[source.0 as usize].kind {
-            Kind::Directory(dir) => dir.entries.iter().map(|(n, id)| (n.clone(), *id)).collect(),
-            _ => return,
-        };
-        for (name, child) in entries {
-            let source_child = &import.nodes[child.0 as usize];
-            if let Kind::Directory(_) = source_child.kind {
-                let merged = self.put_directory(target, name, source_child.metadata.clone());
-                self.overlay(merged, child, import);
+        let mut pending = vec![(target, source)];
+        while let Some((target, source)) = pending.pop() {
+            let Kind::Directory(dir) = &import.nodes[source.0 as usize].kind else {
                 continue;
-            }
-            let id = match import.imported.get(&child) {
-                Some(&id) => id,
-                None => {
-                    let kind = match &source_child.kind {
-                        Kind::File(blob) => Kind::File(import.relocation.apply(*blob)),
-                        kind => kind.clone(),
-                    };
-                    let id = self.new_node(kind, source_child.metadata.clone());
-                    import.imported.insert(child, id);
-                    id
-                }
             };
-            self.attach(target, name, id);
+            let entries: Vec<(Vec<u8>, NodeId)> =
+                dir.entries.iter().map(|(n, id)| (n.clone(), *id)).collect();
+            for (name, child) in entries {
+                let source_child = &import.nodes[child.0 as usize];
+                if let Kind::Directory(_) = source_child.kind {
+                    let merged = self.put_directory(target, name, source_child.metadata.clone());
+                    pending.push((merged, child));
+                    continue;
+                }
+                let id = match import.imported.get(&child) {
+                    Some(&id) => id,
+                    None => {
+                        let kind = match &source_child.kind {
+                            Kind::File(blob) => Kind::File(import.relocation.apply(*blob)),
+                            kind => kind.clone(),
+                        };
+                        let id = self.new_node(kind, source_child.metadata.clone());
+                        import.imported.insert(child, id);
+                        id
+                    }
+                };
+                self.attach(target, name, id);
+            }
         }
     }
 
@@ -483,5 +489,22 @@ mod tests {
             root.node(root.lookup("c/rootfs").unwrap()).metadata,
             Metadata::new(0o755, 5)
         );
+    }
+
+    #[test]
+    fn deep_nesting_needs_no_deep_stack() {
+        let depth = 10_000;
+        let path = "d/".repeat(depth) + "f";
+        let mut image = Tree::new(0);
+        image
+            .insert(&path, Kind::Fifo, Metadata::new(0o644, 0))
+            .unwrap();
+        let mut root = Tree::new(0);
+        root.merge("rootfs", image).unwrap();
+        assert_eq!(root.walk().count(), depth + 2);
+        assert!(root.lookup(format!("rootfs/{path}")).is_some());
+        let deepest = root.lookup(format!("rootfs/{path}")).unwrap();
+        root.remove("rootfs");
+        assert_eq!(root.node(deepest).links(), 0);
     }
 }

@@ -199,3 +199,74 @@ impl<W: Write> CpioWriter<'_, W> {
 fn padding(len: u64) -> &'static [u8] {
     &[0; 3][..((4 - len % 4) % 4) as usize]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::Metadata;
+
+    #[test]
+    fn one_file_archive_is_exact() {
+        let mut tree = Tree::new(0);
+        let blob = tree.store_bytes(b"hi").unwrap();
+        let metadata = Metadata {
+            uid: 1,
+            gid: 2,
+            ..Metadata::new(0o644, 20)
+        };
+        tree.insert("f", Kind::File(blob), metadata).unwrap();
+        let archive = write(&tree, Vec::new(), 10).unwrap();
+        let mut expected = Vec::new();
+        // ino mode uid gid nlink mtime(clamped) size devmaj devmin rdevmaj rdevmin namesize check
+        expected.extend_from_slice(b"070701");
+        expected.extend_from_slice(b"00000001000081A4000000010000000200000001");
+        expected
+            .extend_from_slice(b"0000000A00000002000000000000000000000000000000000000000200000000");
+        expected.extend_from_slice(b"f\0"); // 112 bytes: aligned
+        expected.extend_from_slice(b"hi\0\0");
+        expected.extend_from_slice(b"070701");
+        expected.extend_from_slice(&b"00000000".repeat(4));
+        expected.extend_from_slice(b"00000001");
+        expected.extend_from_slice(&b"00000000".repeat(6));
+        expected.extend_from_slice(b"0000000B00000000");
+        expected.extend_from_slice(b"TRAILER!!!\0\0\0\0");
+        assert_eq!(
+            String::from_utf8_lossy(&archive),
+            String::from_utf8_lossy(&expected)
+        );
+    }
+
+    #[test]
+    fn contents_of_4_gib_do_not_fit() {
+        let header = Header {
+            inode: 1,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            nlink: 1,
+            mtime: 0,
+            size: 1 << 32,
+            rdev: Device::NONE,
+            name: b"huge",
+        };
+        let tree = Tree::new(0);
+        let mut writer = CpioWriter {
+            tree: &tree,
+            source_date_epoch: 0,
+            out: BufWriter::new(Vec::new()),
+            next_inode: 1,
+            links: HashMap::new(),
+        };
+        let error = writer.append_header(&header).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                WriteError::Unrepresentable {
+                    field: "file size",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+}

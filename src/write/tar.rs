@@ -144,7 +144,7 @@ impl<W: Write> TarWriter<'_, W> {
             }
         }
         header.set_cksum();
-        Ok((header, pax.into_entry(&path, mtime)))
+        Ok((header, pax.into_entry(&path, self.source_date_epoch)))
     }
 }
 
@@ -224,8 +224,9 @@ impl PaxRecords {
     }
 
     /// The extended header carrying these records for the entry at `path`,
-    /// unless there are none.
-    fn into_entry(self, path: &[u8], mtime: u64) -> Option<PaxEntry> {
+    /// unless there are none. It is a generated entry, so its mtime is
+    /// SOURCE_DATE_EPOCH.
+    fn into_entry(self, path: &[u8], source_date_epoch: u64) -> Option<PaxEntry> {
         if self.bytes.is_empty() {
             return None;
         }
@@ -239,9 +240,44 @@ impl PaxRecords {
         header.set_mode(0o644);
         header.set_uid(0);
         header.set_gid(0);
-        header.set_mtime(mtime);
+        header.set_mtime(source_date_epoch);
         header.set_size(self.bytes.len() as u64);
         header.set_cksum();
         Some((header, self.bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_record_lengths_count_their_own_digits() {
+        // Around 10 and 100 bytes the length's own digits tip it over.
+        for value_len in 0..200 {
+            let mut records = PaxRecords::default();
+            records.add("k", &vec![b'v'; value_len]);
+            let text = String::from_utf8(records.bytes.clone()).unwrap();
+            let (len, _) = text.split_once(' ').unwrap();
+            assert_eq!(len.parse::<usize>().unwrap(), text.len(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn ustar_paths_split_at_a_slash_or_do_not_fit() {
+        let split = format!("{}/{}", "p".repeat(150), "n".repeat(100));
+        let mut header = Header::new_ustar();
+        assert!(set_ustar_path(&mut header, split.as_bytes()));
+        assert_eq!(&*header.path_bytes(), split.as_bytes());
+        let unsplittable = format!("{}/{}", "p".repeat(10), "n".repeat(101));
+        assert!(!set_ustar_path(
+            &mut Header::new_ustar(),
+            unsplittable.as_bytes()
+        ));
+        let prefix_too_long = format!("{}/{}", "p".repeat(156), "n");
+        assert!(!set_ustar_path(
+            &mut Header::new_ustar(),
+            prefix_too_long.as_bytes()
+        ));
     }
 }
