@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ossify::cli::{BuildArgs, Cli, Command as Sub, Destination};
+use ossify::cli::{BuildArgs, Cli, Command as Sub};
+use ossify::output::Destination;
 use ossify::output::Format;
 
 fn build_args(line: &[&str]) -> BuildArgs {

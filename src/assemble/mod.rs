@@ -1,12 +1,303 @@
 //! Assembly: turning a configuration and its images into the root
 //! filesystem LinuxKit would build.
 //!
-//! [`runtime_config`] writes each container's `config.json` and
-//! `runtime.json`; [`ids`] allocates the numbers behind named users and
-//! groups; [`oci`] is the shape of both files and [`go_json`] the bytes
-//! LinuxKit writes them as.
+//! The order is LinuxKit's: kernel, init images, volumes, onboot,
+//! onshutdown and service containers, files; later entries win where paths
+//! meet. [`kernel`] places the kernel, [`image_fs`] adjusts each image's
+//! filesystem, [`runtime_config`] writes each container's `config.json` and
+//! `runtime.json` ([`oci`] is their shape, [`go_json`] their bytes), [`ids`]
+//! numbers named users and groups, [`files`] writes the `files:` section.
 
+pub mod files;
 pub mod go_json;
 pub mod ids;
+pub mod image_fs;
+pub mod kernel;
 pub mod oci;
 pub mod runtime_config;
+
+use std::collections::HashMap;
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::config::{Config, Image, Located, Position};
+use crate::tree::layer::LayerError;
+use crate::tree::{Kind, Metadata, Tree, TreeError};
+use ids::IdMap;
+use image_fs::Placement;
+use runtime_config::BundleLocation;
+pub use runtime_config::ImageConfig;
+
+/// Where assembly gets images from: resolved, verified and unpacked by the
+/// caller (the registry and cache), or made up by a test.
+pub trait Images {
+    /// The image config of `reference`.
+    fn config(&self, reference: &str) -> Result<ImageConfig, ImageError>;
+    /// The filesystem of `reference`, every layer applied, in a new tree
+    /// whose generated entries are dated `mtime`.
+    fn filesystem(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError>;
+}
+
+/// Why an image could not be had; its message is shown as it is.
+pub type ImageError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong, without saying where; [`Error`] adds the place.
+#[derive(Debug, Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Tree(#[from] TreeError),
+    #[error("cannot store file contents (is TMPDIR full?): {0}")]
+    Storage(#[from] std::io::Error),
+    #[error(transparent)]
+    Layer(#[from] LayerError),
+    #[error("{0}")]
+    Image(ImageError),
+    #[error(transparent)]
+    RuntimeConfig(#[from] runtime_config::Error),
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// An assembly failure and the configuration entry it happened at, such as
+/// `onboot[0] (hello), config.yml:12:5, image busybox:1.36`.
+#[derive(Debug, Error)]
+#[error("{place}: {failure}")]
+pub struct Error {
+    pub place: Box<Place>,
+    pub failure: Box<Failure>,
+}
+
+/// A configuration entry, named for error messages.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub entry: String,
+    pub position: Option<Position>,
+    pub image: Option<String>,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.entry)?;
+        if let Some(position) = &self.position {
+            write!(f, " at {position}")?;
+        }
+        if let Some(image) = &self.image {
+            write!(f, ", image {image}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What assembly needs besides the configuration and the images.
+pub struct Options<'a> {
+    /// SOURCE_DATE_EPOCH: the date of every generated entry.
+    pub mtime: u64,
+    pub host: files::Host<'a>,
+}
+
+/// Builds the root filesystem of `config`, as LinuxKit's build tar holds
+/// it: `boot/kernel`, `boot/cmdline` and `boot/ucode.cpio` included.
+pub fn assemble(
+    config: &Config,
+    images: &dyn Images,
+    options: &Options<'_>,
+) -> Result<Tree, Error> {
+    let mtime = options.mtime;
+    let mut root = Tree::new(mtime);
+    let ids = IdMap::allocate(config);
+
+    if let Some(kernel) = &config.kernel
+        && let Some(reference) = kernel.image.as_deref().filter(|i| !i.is_empty())
+    {
+        let place = place("kernel", Some(&kernel.position), Some(reference));
+        let image = images
+            .filesystem(reference, mtime)
+            .map_err(|e| place.fail(Failure::Image(e)))?;
+        kernel::place(&mut root, &image, kernel, mtime).map_err(|e| place.fail(e))?;
+    }
+
+    for (index, reference) in config.init.iter().enumerate() {
+        let place = place(
+            &format!("init[{index}]"),
+            Some(&reference.position),
+            Some(reference),
+        );
+        let mut image = images
+            .filesystem(reference, mtime)
+            .map_err(|e| place.fail(Failure::Image(e)))?;
+        image_fs::adjust(&mut image, Placement::Root, mtime).map_err(|e| place.fail(e))?;
+        root.merge("", image).map_err(|e| place.fail(e.into()))?;
+    }
+
+    for (index, volume) in config.volumes.iter().enumerate() {
+        let place = place(
+            &format!("volumes[{index}] ({})", volume.name),
+            Some(&volume.position),
+            volume.image.as_deref(),
+        );
+        place_volume(&mut root, volume, images, mtime).map_err(|e| place.fail(e))?;
+    }
+
+    let mut placed: HashMap<String, String> = HashMap::new();
+    for (section, containers) in [
+        ("onboot", &config.onboot),
+        ("onshutdown", &config.onshutdown),
+        ("services", &config.services),
+    ] {
+        for (index, container) in containers.iter().enumerate() {
+            let path = match section {
+                "services" => format!("containers/services/{}", container.name),
+                _ => format!("containers/{section}/{index:03}-{}", container.name),
+            };
+            let place = place(
+                &format!("{section}[{index}] ({})", container.name),
+                Some(&container.position),
+                Some(&container.image),
+            );
+            place_container(
+                &mut root,
+                container,
+                &path,
+                &ids,
+                images,
+                &mut placed,
+                mtime,
+            )
+            .map_err(|e| place.fail(e))?;
+        }
+    }
+
+    files::place(&mut root, &config.files, &ids, &options.host, mtime).map_err(
+        |(index, failure)| {
+            let file = &config.files[index];
+            place(
+                &format!("files[{index}] ({})", file.path),
+                Some(&file.position),
+                None,
+            )
+            .fail(failure)
+        },
+    )?;
+    Ok(root)
+}
+
+fn place(entry: &str, position: Option<&Position>, image: Option<&str>) -> Place {
+    Place {
+        entry: entry.to_owned(),
+        position: position.cloned(),
+        image: image.map(str::to_owned),
+    }
+}
+
+impl Place {
+    fn fail(&self, failure: Failure) -> Error {
+        Error {
+            place: Box::new(self.clone()),
+            failure: Box::new(failure),
+        }
+    }
+}
+
+/// A container's bundle: `config.json`, `runtime.json`, and its image in
+/// `rootfs/` (readonly) or in `lower/` under an overlay with `tmp/` and an
+/// empty `rootfs/`. An image already placed for an earlier container is
+/// not placed again; the bundle points at the earlier copy.
+fn place_container(
+    root: &mut Tree,
+    container: &Located<Image>,
+    path: &str,
+    ids: &IdMap,
+    images: &dyn Images,
+    placed: &mut HashMap<String, String>,
+    mtime: u64,
+) -> Result<(), Failure> {
+    let image_config = images.config(&container.image).map_err(Failure::Image)?;
+    let shared_root = placed.get(&container.image).cloned();
+    let location = BundleLocation {
+        path,
+        shared_root: shared_root.as_deref(),
+    };
+    let bundle = runtime_config::runtime_config(container, &image_config, ids, location)?;
+    if shared_root.is_none() {
+        let mut image = images
+            .filesystem(&container.image, mtime)
+            .map_err(Failure::Image)?;
+        image_fs::adjust(&mut image, Placement::Container, mtime)?;
+        root.merge(&bundle.image_root, image)?;
+        placed.insert(container.image.clone(), bundle.image_root.clone());
+    }
+    insert_file(
+        root,
+        &format!("{path}/config.json"),
+        &bundle.config_json(),
+        mtime,
+    )?;
+    let readonly = container.settings.readonly == Some(true);
+    let dirs: &[&str] = if readonly {
+        &["rootfs"]
+    } else {
+        &["tmp", "rootfs"]
+    };
+    for dir in dirs {
+        root.insert(
+            format!("{path}/{dir}"),
+            Kind::directory(),
+            Metadata::new(0o755, mtime),
+        )?;
+    }
+    insert_file(
+        root,
+        &format!("{path}/runtime.json"),
+        &bundle.runtime_json(),
+        mtime,
+    )?;
+    Ok(())
+}
+
+/// A volume: its image (or nothing) in `lower/`, with empty `tmp/` and
+/// `merged/` for the overlay LinuxKit's init mounts there.
+fn place_volume(
+    root: &mut Tree,
+    volume: &Located<crate::config::Volume>,
+    images: &dyn Images,
+    mtime: u64,
+) -> Result<(), Failure> {
+    let base = format!("containers/volumes/{}", volume.name);
+    if volume.format.as_deref() == Some("oci") {
+        return Err(Failure::Unsupported(
+            "volumes of `format: oci` are not supported yet; use `format: filesystem`".into(),
+        ));
+    }
+    let lower = format!("{base}/lower");
+    match volume.image.as_deref().filter(|i| !i.is_empty()) {
+        Some(reference) => {
+            let mut image = images
+                .filesystem(reference, mtime)
+                .map_err(Failure::Image)?;
+            image_fs::adjust(&mut image, Placement::Root, mtime)?;
+            root.merge(&lower, image)?;
+        }
+        None => {
+            root.insert(&lower, Kind::directory(), Metadata::new(0o755, mtime))?;
+        }
+    }
+    for dir in ["tmp", "merged"] {
+        root.insert(
+            format!("{base}/{dir}"),
+            Kind::directory(),
+            Metadata::new(0o755, mtime),
+        )?;
+    }
+    Ok(())
+}
+
+fn insert_file(root: &mut Tree, path: &str, contents: &[u8], mtime: u64) -> Result<(), Failure> {
+    let blob = root.store_bytes(contents)?;
+    root.insert(path, Kind::File(blob), Metadata::new(0o644, mtime))?;
+    Ok(())
+}

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use linuxkit::translate_linuxkit_spellings;
-pub use plan::{BuildPlan, Destination, UsageError};
+pub use plan::{BuildPlan, UsageError};
 
 /// LinuxKit's fixed build time, 2017-04-18T16:30:00Z, used when neither the
 /// flag nor `SOURCE_DATE_EPOCH` gives one.

@@ -4,20 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::STDIN;
-use crate::output::Format;
+use crate::output::{Destination, Format};
 
 use super::BuildArgs;
-
-/// Where the outputs of a build go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
-    /// Files named `<name>…` in a directory, as LinuxKit names them.
-    Directory { dir: PathBuf, name: String },
-    /// One format's single output file, given with `-o FILE`.
-    File(PathBuf),
-    /// A tar stream on standard output, `-o -`.
-    Stdout,
-}
 
 /// A build command line, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,21 @@
-//! Output formats by their LinuxKit names, and the files each one writes.
+//! Output formats by their LinuxKit names, the files each one writes, and
+//! writing them: atomically ([`atomic`]), with a [`manifest`] of digests.
+
+pub mod atomic;
+mod boot;
+pub mod manifest;
 
 use std::fmt;
+use std::fs::File;
+use std::io::{self, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+
+use thiserror::Error;
+
+use crate::tree::{Kind, Metadata, Tree};
+use crate::write::{self, WriteError};
+use atomic::{AtomicFile, Finished};
 
 /// An output format, named as `linuxkit build --format` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,7 +124,7 @@ impl Format {
 
     /// The formats this version of ossify can write.
     pub fn supported() -> &'static [Format] {
-        &[]
+        &[Format::KernelInitrd, Format::TarKernelInitrd, Format::Tar]
     }
 }
 
@@ -134,6 +148,229 @@ impl FromStr for Format {
             .map(|(format, _, _)| *format)
             .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
+}
+
+/// Where the outputs of a build go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Files named `<name>…` in a directory, as LinuxKit names them.
+    Directory { dir: PathBuf, name: String },
+    /// One format's single output file, given with `-o FILE`.
+    File(PathBuf),
+    /// A tar stream on standard output, `-o -`.
+    Stdout,
+}
+
+impl Destination {
+    /// The path of the output file of `format` whose LinuxKit name is
+    /// `file_name`.
+    fn path(&self, file_name: &str) -> PathBuf {
+        match self {
+            Destination::Directory { dir, .. } => dir.join(file_name),
+            Destination::File(path) => path.clone(),
+            Destination::Stdout => PathBuf::from("-"),
+        }
+    }
+
+    /// The base name outputs are named after.
+    pub fn name(&self) -> String {
+        match self {
+            Destination::Directory { name, .. } => name.clone(),
+            Destination::File(path) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Destination::Stdout => "-".to_owned(),
+        }
+    }
+
+    /// Where the build manifest goes: `<dir>/<name>.manifest.json`, or
+    /// `FILE.manifest.json` beside `-o FILE`; nowhere for stdout.
+    pub fn manifest_path(&self) -> Option<PathBuf> {
+        match self {
+            Destination::Directory { dir, name } => Some(dir.join(format!("{name}.manifest.json"))),
+            Destination::File(path) => {
+                let mut manifest = path.clone().into_os_string();
+                manifest.push(".manifest.json");
+                Some(PathBuf::from(manifest))
+            }
+            Destination::Stdout => None,
+        }
+    }
+}
+
+/// Writing an output failed.
+#[derive(Debug, Error)]
+pub enum OutputError {
+    #[error("cannot write {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    Archive { path: PathBuf, source: WriteError },
+    #[error("format {0} is not supported yet; supported: kernel+initrd, tar-kernel-initrd, tar")]
+    Unsupported(Format),
+}
+
+/// One file written by a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub format: Format,
+    pub file: Finished,
+}
+
+/// Writes `tree` in every format of `formats` to `destination`. Dates are
+/// clamped to `source_date_epoch`. The tree is consumed: formats built
+/// from an initrd take the boot files out of it, after the formats that
+/// hold the whole tree are written.
+pub fn write_all(
+    mut tree: Tree,
+    formats: &[Format],
+    destination: &Destination,
+    source_date_epoch: u64,
+) -> Result<Vec<Written>, OutputError> {
+    if let Some(format) = formats.iter().find(|f| !Format::supported().contains(f)) {
+        return Err(OutputError::Unsupported(*format));
+    }
+    let name = destination.name();
+    let mut written = Vec::new();
+    if formats.contains(&Format::Tar) {
+        if *destination == Destination::Stdout {
+            let mut stdout = write::tar::write(&tree, io::stdout().lock(), source_date_epoch)
+                .map_err(|source| OutputError::Archive {
+                    path: "-".into(),
+                    source,
+                })?;
+            stdout.flush().map_err(|source| OutputError::Io {
+                path: "-".into(),
+                source,
+            })?;
+            return Ok(written);
+        }
+        let path = destination.path(&Format::Tar.file_names(&name)[0]);
+        let file = write_file(&path, |out| {
+            write::tar::write(&tree, out, source_date_epoch).map(drop)
+        })?;
+        written.push(Written {
+            format: Format::Tar,
+            file,
+        });
+    }
+    let initrd_formats: Vec<Format> = formats
+        .iter()
+        .copied()
+        .filter(|f| matches!(f, Format::KernelInitrd | Format::TarKernelInitrd))
+        .collect();
+    if initrd_formats.is_empty() {
+        return Ok(written);
+    }
+    let scratch = destination
+        .path("")
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_default();
+    let io_error = |source| OutputError::Io {
+        path: scratch.clone(),
+        source,
+    };
+    let boot = boot::split(&mut tree).map_err(io_error)?;
+    let mut initrd = initrd(&tree, &boot.ucode, &scratch, source_date_epoch)?;
+    let initrd_len = initrd.stream_position().map_err(io_error)?;
+    for format in initrd_formats {
+        let names = format.file_names(&name);
+        initrd.rewind().map_err(io_error)?;
+        if format == Format::KernelInitrd {
+            // LinuxKit writes only the parts that are not empty.
+            if !boot.kernel.is_empty() {
+                let file = write_file(&destination.path(&names[0]), |out| {
+                    copy(&mut &boot.kernel[..], out)
+                })?;
+                written.push(Written { format, file });
+            }
+            let file = write_file(&destination.path(&names[1]), |out| copy(&mut initrd, out))?;
+            written.push(Written { format, file });
+            if !boot.cmdline.is_empty() {
+                let file = write_file(&destination.path(&names[2]), |out| {
+                    copy(&mut &boot.cmdline[..], out)
+                })?;
+                written.push(Written { format, file });
+            }
+        } else {
+            let mut bundle = Tree::new(source_date_epoch);
+            let parts = [
+                ("kernel", &boot.kernel[..]),
+                ("cmdline", &boot.cmdline),
+                ("ucode.cpio", &boot.ucode),
+            ];
+            for (file_name, contents) in parts.into_iter().filter(|(_, c)| !c.is_empty()) {
+                let blob = bundle.store_bytes(contents).map_err(io_error)?;
+                add_file(&mut bundle, file_name, blob, source_date_epoch);
+            }
+            let blob = bundle.store(&mut initrd, initrd_len).map_err(io_error)?;
+            add_file(&mut bundle, "initrd.img", blob, source_date_epoch);
+            let file = write_file(&destination.path(&names[0]), |out| {
+                write::tar::write(&bundle, out, source_date_epoch).map(drop)
+            })?;
+            written.push(Written { format, file });
+        }
+    }
+    Ok(written)
+}
+
+/// A file at the top of a tree just made, where no insert can fail.
+fn add_file(tree: &mut Tree, name: &str, blob: crate::tree::Blob, mtime: u64) {
+    tree.insert(name, Kind::File(blob), Metadata::new(0o644, mtime))
+        .expect("a plain name in a new tree always inserts");
+}
+
+fn copy(from: &mut impl io::Read, to: &mut dyn Write) -> Result<(), WriteError> {
+    io::copy(from, to)
+        .map(drop)
+        .map_err(|e| WriteError::io(b"", e))
+}
+
+/// Writes one output file atomically through `fill`.
+fn write_file(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), WriteError>,
+) -> Result<Finished, OutputError> {
+    let io_error = |source| OutputError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut out = atomic::buffered(AtomicFile::create(path).map_err(io_error)?);
+    fill(&mut out).map_err(|source| OutputError::Archive {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
+    file.commit().map_err(io_error)
+}
+
+/// The initrd: microcode, then the tree as a gzip'd newc cpio, in an
+/// unlinked temporary file in `dir`, positioned at its end.
+fn initrd(
+    tree: &Tree,
+    ucode: &[u8],
+    dir: &Path,
+    source_date_epoch: u64,
+) -> Result<File, OutputError> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let io_error = |source| OutputError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut file = tempfile::tempfile_in(dir).map_err(io_error)?;
+    file.write_all(ucode).map_err(io_error)?;
+    let gzip = write::cpio::write(tree, write::gzip::encoder(&mut file), source_date_epoch)
+        .map_err(|source| OutputError::Archive {
+            path: dir.join("initrd"),
+            source,
+        })?;
+    gzip.finish().map_err(io_error)?;
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub enum WriteError {
 }
 
 impl WriteError {
-    fn io(path: &[u8], source: io::Error) -> WriteError {
+    pub(crate) fn io(path: &[u8], source: io::Error) -> WriteError {
         WriteError::Io {
             path: String::from_utf8_lossy(path).into_owned(),
             source,
