@@ -4,3 +4,5 @@
 //! The pipeline runs one way, each module owning one stage:
 //! `config` (YAML → `Config`) → image resolution → tree → assembly →
 //! writers → outputs. See `docs/architecture.md`.
+
+pub mod image;
