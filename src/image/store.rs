@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, MediaType};
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
 use tempfile::NamedTempFile;
 
 use super::digest::{Hasher, digest_reader};
@@ -272,8 +272,8 @@ impl Store {
             let Ok(document) = Document::parse(&digest, &bytes) else {
                 continue;
             };
-            if let (Document::Manifest(_), Some(platform)) = (&document, platform) {
-                platforms.push(platform);
+            if let Document::Manifest(manifest) = &document {
+                platforms.extend(platform.or_else(|| self.config_platform(manifest)));
             }
             for child in document.children() {
                 let child_platform = child.platform().as_ref().map(Platform::describe);
@@ -290,6 +290,21 @@ impl Store {
         platforms.sort();
         platforms.dedup();
         Ok(found)
+    }
+
+    /// The platform an image config declares, for manifests not reached
+    /// through an index.
+    fn config_platform(&self, manifest: &ImageManifest) -> Option<String> {
+        let config = self
+            .read_blob(&descriptor_digest(manifest.config()).ok()?)
+            .ok()?;
+        let config: serde_json::Value = serde_json::from_slice(&config).ok()?;
+        let field = |name| config.get(name).and_then(|v| v.as_str());
+        let mut platform = format!("{}/{}", field("os")?, field("architecture")?);
+        if let Some(variant) = field("variant") {
+            platform = format!("{platform}/{variant}");
+        }
+        Some(platform)
     }
 
     fn index_path(&self) -> PathBuf {
