@@ -28,8 +28,8 @@ pub enum Policy {
 }
 
 /// How to resolve; `Default` resolves from the cache first, for the host's
-/// platform, with no mirrors.
-#[derive(Clone, Debug, Default)]
+/// platform, with no mirrors, 4 downloads at a time.
+#[derive(Clone, Debug)]
 pub struct Options {
     pub policy: Policy,
     /// The platform to pick from multi-arch indexes; the host's when `None`.
@@ -39,8 +39,21 @@ pub struct Options {
     pub insecure_registries: Vec<String>,
     /// Extra CA certificates (PEM) to trust.
     pub ca_certs: Vec<PathBuf>,
-    /// How many blobs download at once; 4 when 0.
+    /// How many blobs download at once, across all images.
     pub parallel_downloads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            platform: None,
+            mirrors: Vec::new(),
+            insecure_registries: Vec::new(),
+            ca_certs: Vec::new(),
+            parallel_downloads: 4,
+        }
+    }
 }
 
 /// Reports downloads as they happen, so the CLI can draw progress bars on a
@@ -111,20 +124,14 @@ impl ResolvedImage {
 pub struct Resolver {
     store: Store,
     options: Options,
-    transport: Transport,
     progress: Arc<dyn Progress>,
 }
 
 impl Resolver {
     pub fn new(store: Store, options: Options) -> Self {
-        let transport = Transport {
-            insecure_registries: options.insecure_registries.clone(),
-            ca_certs: options.ca_certs.clone(),
-        };
         Self {
             store,
             options,
-            transport,
             progress: Arc::new(NoProgress),
         }
     }
@@ -146,9 +153,13 @@ impl Resolver {
             .build()
             .map_err(|e| Error::io(self.store.dir(), e))?;
         let _guard = self.store.guard()?;
+        let transport = Transport {
+            insecure_registries: self.options.insecure_registries.clone(),
+            ca_certs: self.options.ca_certs.clone(),
+        };
         let remotes: Vec<Remote> = references
             .iter()
-            .map(|r| Remote::new(r, &self.options.mirrors, &self.transport))
+            .map(|r| Remote::new(r, &self.options.mirrors, &transport))
             .collect();
         let http_hosts = remotes
             .iter()
@@ -157,11 +168,8 @@ impl Resolver {
             .collect();
         let session = Session {
             resolver: self,
-            registry: Registry::new(self.transport.client_config(http_hosts)?),
-            downloads: Semaphore::new(match self.options.parallel_downloads {
-                0 => 4,
-                n => n,
-            }),
+            registry: Registry::new(transport.client_config(http_hosts)?),
+            downloads: Semaphore::new(self.options.parallel_downloads.max(1)),
         };
         runtime.block_on(future::try_join_all(
             references

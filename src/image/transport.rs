@@ -34,8 +34,8 @@ impl Transport {
                 .any(|insecure| insecure == host || insecure == name)
     }
 
-    /// An oci-client configuration for talking to `hosts`, `http_hosts`
-    /// among them over plain HTTP.
+    /// An oci-client configuration that reaches `http_hosts` over plain
+    /// HTTP and every other registry over HTTPS.
     pub fn client_config(&self, http_hosts: Vec<String>) -> Result<ClientConfig, Error> {
         let env = |name: &str| {
             std::env::var(name)
