@@ -224,7 +224,7 @@ impl Store {
     /// holds, as an OCI archive tar at `output`.
     pub fn export(&self, reference: &Reference, output: &Path) -> Result<(), Error> {
         let name = reference.to_string();
-        let root = self.lookup(&name)?.ok_or_else(|| Error::NotCached {
+        let root = self.lookup(&name)?.ok_or_else(|| Error::NotInCache {
             reference: name.clone(),
         })?;
         let blobs = self.reachable(&descriptor_digest(&root)?, &mut Vec::new())?;

@@ -29,6 +29,9 @@ pub enum Error {
     #[error("image {reference} is not in the cache and --offline forbids fetching it")]
     NotCached { reference: String },
 
+    #[error("image {reference} is not in the cache (`ossify cache ls` lists what is)")]
+    NotInCache { reference: String },
+
     #[error("image {reference} has no manifest for {platform} (it has: {available})")]
     NoMatchingPlatform {
         reference: String,
