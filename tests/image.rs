@@ -562,3 +562,42 @@ fn flip_a_byte(path: &Path) {
     bytes[middle] ^= 0x01;
     std::fs::write(path, bytes).unwrap();
 }
+
+/// A server on 127.0.0.1 that answers every request with `response`, or
+/// drops the connection when there is none; counts the connections.
+fn failing_server(response: Option<&'static str>) -> (String, Arc<Mutex<usize>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let connections = Arc::new(Mutex::new(0));
+    let counter = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            *counter.lock().unwrap() += 1;
+            if let Some(response) = response {
+                let mut request = [0; 4096];
+                let _ = std::io::Read::read(&mut stream, &mut request);
+                let _ = std::io::Write::write_all(&mut stream, response.as_bytes());
+            }
+        }
+    });
+    (addr, connections)
+}
+
+#[test]
+fn server_errors_and_resets_are_retried_a_bounded_number_of_times() {
+    let unavailable =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy";
+    for response in [Some(unavailable), None] {
+        let (addr, connections) = failing_server(response);
+        let (_dir, store) = new_store();
+        let error = resolve(&store, &format!("{addr}/test/flaky:1"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with(&format!("registry {addr}: ")), "{error}");
+        assert!(error.ends_with("(gave up after 4 attempts)"), "{error}");
+        let connections = *connections.lock().unwrap();
+        assert!((4..=8).contains(&connections), "{connections} connections");
+        assert_no_partial_blobs(&store);
+    }
+}
