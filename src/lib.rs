@@ -2,12 +2,13 @@
 //! and LinuxKit YAML, without Docker, root, mounts or loop devices.
 //!
 //! The pipeline runs one way, each module owning one stage:
-//! [`config`] (YAML → [`config::Config`]) → image resolution → [`tree`] →
+//! [`config`] (YAML → [`config::Config`]) → [`image`] → [`tree`] →
 //! [`assemble`] → [`write`] → [`output`]. See `docs/architecture.md`.
 
 pub mod assemble;
 pub mod cli;
 pub mod config;
+pub mod image;
 pub mod output;
 pub mod tree;
 pub mod write;

@@ -1,0 +1,28 @@
+//! Getting images: references and platforms, the OCI-layout cache, and
+//! pulls from registries (auth, mirrors, transport), verified end to end.
+//!
+//! The build pipeline calls [`Resolver::resolve`] for the references a
+//! config names, then reads each layer with [`Store::open_blob`].
+
+mod archive;
+mod auth;
+mod digest;
+mod error;
+mod manifest;
+mod mirror;
+mod platform;
+mod reference;
+mod registry;
+mod resolve;
+mod store;
+mod transport;
+
+pub use digest::Digest;
+pub use error::Error;
+pub use mirror::Mirror;
+pub use platform::Platform;
+pub use reference::Reference;
+pub use resolve::{
+    Compression, Layer, NoProgress, Options, Policy, Progress, ResolvedImage, Resolver,
+};
+pub use store::{BlobReader, BlobState, CachedImage, Store};

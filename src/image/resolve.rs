@@ -1,0 +1,400 @@
+//! Resolution: from the references a config names to verified blobs in the
+//! cache and the facts the build needs (config, layers), touching the
+//! network only when the cache cannot answer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt, future};
+use oci_spec::image::{Descriptor, ImageConfiguration};
+use tokio::sync::Semaphore;
+
+use super::manifest::{Document, descriptor, descriptor_digest};
+use super::registry::{Registry, Remote};
+use super::store::{BlobState, Store};
+use super::transport::Transport;
+use super::{Digest, Error, Mirror, Platform, Reference};
+
+/// When the network may be used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Use what the cache has; fetch only what it lacks.
+    #[default]
+    Cached,
+    /// Ask the registry what each tag points to now (`--pull`).
+    Pull,
+    /// Never touch the network; fail on anything missing (`--offline`).
+    Offline,
+}
+
+/// How to resolve; `Default` resolves from the cache first, for the host's
+/// platform, with no mirrors, 4 downloads at a time.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub policy: Policy,
+    /// The platform to pick from multi-arch indexes; the host's when `None`.
+    pub platform: Option<Platform>,
+    pub mirrors: Vec<Mirror>,
+    /// Hosts reached over plain HTTP although not loopback.
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates (PEM) to trust.
+    pub ca_certs: Vec<PathBuf>,
+    /// How many blobs download at once, across all images.
+    pub parallel_downloads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            policy: Policy::default(),
+            platform: None,
+            mirrors: Vec::new(),
+            insecure_registries: Vec::new(),
+            ca_certs: Vec::new(),
+            parallel_downloads: 4,
+        }
+    }
+}
+
+/// Reports downloads as they happen, so the CLI can draw progress bars on a
+/// terminal and print plain lines in CI. Every method defaults to nothing.
+pub trait Progress: Send + Sync {
+    /// A download of `size` bytes starts (again, after a failed attempt).
+    fn blob_started(&self, _digest: &Digest, _size: u64) {}
+    /// `done` bytes of the blob have arrived and been written.
+    fn blob_advanced(&self, _digest: &Digest, _done: u64) {}
+    /// The blob was verified and is in the cache.
+    fn blob_finished(&self, _digest: &Digest) {}
+    /// Something was wrong but was repaired, e.g. a corrupt cached blob.
+    fn warning(&self, _message: &str) {}
+}
+
+/// A [`Progress`] that reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// How a layer blob is compressed, from its media type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// One layer of a resolved image; its blob is in the cache.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// The digest of the blob as stored (compressed).
+    pub digest: Digest,
+    /// The digest of the uncompressed tar, from the image config.
+    pub diff_id: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub compression: Compression,
+}
+
+/// An image pinned to a digest, with everything needed to build from it.
+#[derive(Clone, Debug)]
+pub struct ResolvedImage {
+    /// The reference as asked for.
+    pub reference: Reference,
+    /// What the reference points to: an index or a manifest. This is the
+    /// digest to pin (`reference@digest`).
+    pub digest: Digest,
+    /// The manifest chosen for the platform.
+    pub manifest_digest: Digest,
+    pub platform: Platform,
+    pub config_digest: Digest,
+    pub config: ImageConfiguration,
+    /// Bottom layer first.
+    pub layers: Vec<Layer>,
+}
+
+impl ResolvedImage {
+    /// The pinned form, `registry/repo[:tag]@sha256:…`.
+    pub fn pinned(&self) -> String {
+        let base = self.reference.to_string();
+        let base = base.split('@').next().unwrap_or(&base);
+        format!("{base}@{}", self.digest)
+    }
+}
+
+/// Resolves references against a store and, when allowed, registries.
+pub struct Resolver {
+    store: Store,
+    options: Options,
+    progress: Arc<dyn Progress>,
+}
+
+impl Resolver {
+    pub fn new(store: Store, options: Options) -> Self {
+        Self {
+            store,
+            options,
+            progress: Arc::new(NoProgress),
+        }
+    }
+
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn platform(&self) -> Platform {
+        self.options.platform.clone().unwrap_or_else(Platform::host)
+    }
+
+    /// Resolves every reference (concurrently), returning them in order.
+    /// Blocks; runs its own async runtime.
+    pub fn resolve(&self, references: &[Reference]) -> Result<Vec<ResolvedImage>, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io(self.store.dir(), e))?;
+        let _guard = self.store.guard()?;
+        let transport = Transport {
+            insecure_registries: self.options.insecure_registries.clone(),
+            ca_certs: self.options.ca_certs.clone(),
+        };
+        let remotes: Vec<Remote> = references
+            .iter()
+            .map(|r| Remote::new(r, &self.options.mirrors, &transport))
+            .collect();
+        let http_hosts = remotes
+            .iter()
+            .filter(|r| r.plain_http())
+            .map(|r| r.host().to_owned())
+            .collect();
+        let session = Session {
+            resolver: self,
+            registry: Registry::new(transport.client_config(http_hosts)?),
+            downloads: Semaphore::new(self.options.parallel_downloads.max(1)),
+        };
+        runtime.block_on(future::try_join_all(
+            references
+                .iter()
+                .zip(&remotes)
+                .map(|(reference, remote)| session.resolve(reference, remote)),
+        ))
+    }
+}
+
+/// The state of one [`Resolver::resolve`] call. Its registry client opens
+/// connections only when a request is made, so a resolution the cache
+/// answers makes none.
+struct Session<'a> {
+    resolver: &'a Resolver,
+    registry: Registry,
+    /// Bounds the number of blobs downloading at once, across images.
+    downloads: Semaphore,
+}
+
+/// Whether a blob is a manifest (fetched from `/manifests/`) or not (`/blobs/`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Manifest,
+    Blob,
+}
+
+impl Session<'_> {
+    async fn resolve(
+        &self,
+        reference: &Reference,
+        remote: &Remote,
+    ) -> Result<ResolvedImage, Error> {
+        let store = &self.resolver.store;
+        let digest = self.root(reference, remote).await?;
+        let root_bytes = store.read_blob(&digest)?;
+        let root = Document::parse(&digest, &root_bytes)?;
+        store.set_ref(
+            reference,
+            &descriptor(&root.media_type(), &digest, root_bytes.len() as u64),
+        )?;
+
+        let platform = self.resolver.platform();
+        let (manifest_digest, manifest) = match root {
+            Document::Manifest(manifest) => (digest.clone(), manifest),
+            Document::Index(index) => {
+                let entry = index
+                    .manifests()
+                    .iter()
+                    .find(|m| m.platform().as_ref().is_some_and(|p| platform.matches(p)))
+                    .ok_or_else(|| Error::NoMatchingPlatform {
+                        reference: reference.to_string(),
+                        platform: platform.to_string(),
+                        available: available_platforms(index.manifests()),
+                    })?;
+                let child = descriptor_digest(entry)?;
+                self.ensure(reference, remote, &child, entry.size(), Kind::Manifest)
+                    .await?;
+                match Document::parse(&child, &store.read_blob(&child)?)? {
+                    Document::Manifest(manifest) => (child, manifest),
+                    Document::Index(_) => {
+                        return Err(Error::InvalidManifest {
+                            digest: child,
+                            reason: "an index inside an index is not supported".to_owned(),
+                        });
+                    }
+                }
+            }
+        };
+
+        let config_digest = descriptor_digest(manifest.config())?;
+        self.ensure(
+            reference,
+            remote,
+            &config_digest,
+            manifest.config().size(),
+            Kind::Blob,
+        )
+        .await?;
+        let config: ImageConfiguration = serde_json::from_slice(&store.read_blob(&config_digest)?)
+            .map_err(|e| Error::InvalidManifest {
+                digest: config_digest.clone(),
+                reason: format!("image config: {e}"),
+            })?;
+
+        let layers = layers(&manifest_digest, manifest.layers(), &config)?;
+        futures_util::stream::iter(&layers)
+            .map(|layer| self.ensure(reference, remote, &layer.digest, layer.size, Kind::Blob))
+            .buffer_unordered(usize::MAX)
+            .try_collect::<()>()
+            .await?;
+
+        Ok(ResolvedImage {
+            reference: reference.clone(),
+            digest,
+            manifest_digest,
+            platform,
+            config_digest,
+            config,
+            layers,
+        })
+    }
+
+    /// The digest the reference points to, its blob in the store.
+    async fn root(&self, reference: &Reference, remote: &Remote) -> Result<Digest, Error> {
+        let policy = self.resolver.options.policy;
+        if let Some(pinned) = reference.digest() {
+            self.ensure(reference, remote, &pinned, 0, Kind::Manifest)
+                .await?;
+            return Ok(pinned);
+        }
+        if policy != Policy::Pull
+            && let Some(cached) = self.resolver.store.lookup(&reference.to_string())?
+        {
+            let digest = descriptor_digest(&cached)?;
+            self.ensure(reference, remote, &digest, cached.size(), Kind::Manifest)
+                .await?;
+            return Ok(digest);
+        }
+        if policy == Policy::Offline {
+            return Err(Error::NotCached {
+                reference: reference.to_string(),
+            });
+        }
+        self.registry
+            .fetch_manifest(remote, None, &self.resolver.store)
+            .await
+    }
+
+    /// Makes sure blob `digest` is in the store and intact, fetching it if
+    /// the policy allows.
+    async fn ensure(
+        &self,
+        reference: &Reference,
+        remote: &Remote,
+        digest: &Digest,
+        size: u64,
+        kind: Kind,
+    ) -> Result<(), Error> {
+        let store = &self.resolver.store;
+        match store.check_blob(digest)? {
+            BlobState::Valid => return Ok(()),
+            BlobState::Missing => {}
+            BlobState::Corrupt { actual } => self.resolver.progress.warning(&format!(
+                "cached blob {digest} was corrupt (it hashed to {actual}); fetching it again"
+            )),
+        }
+        if self.resolver.options.policy == Policy::Offline {
+            return Err(Error::NotCached {
+                reference: reference.to_string(),
+            });
+        }
+        let registry = &self.registry;
+        let _slot = self.downloads.acquire().await.expect("never closed");
+        match kind {
+            Kind::Manifest => registry.fetch_manifest(remote, Some(digest), store).await?,
+            Kind::Blob => {
+                registry
+                    .fetch_blob(remote, digest, size, store, &*self.resolver.progress)
+                    .await?;
+                digest.clone()
+            }
+        };
+        Ok(())
+    }
+}
+
+/// Pairs each layer descriptor with its diff ID and compression.
+fn layers(
+    manifest: &Digest,
+    descriptors: &[Descriptor],
+    config: &ImageConfiguration,
+) -> Result<Vec<Layer>, Error> {
+    let invalid = |reason: String| Error::InvalidManifest {
+        digest: manifest.clone(),
+        reason,
+    };
+    let diff_ids = config.rootfs().diff_ids();
+    if diff_ids.len() != descriptors.len() {
+        return Err(invalid(format!(
+            "{} layers but {} diff IDs in the config",
+            descriptors.len(),
+            diff_ids.len()
+        )));
+    }
+    descriptors
+        .iter()
+        .zip(diff_ids)
+        .map(|(descriptor, diff_id)| {
+            let media_type = descriptor.media_type().to_string();
+            let compression = compression(&media_type)
+                .ok_or_else(|| invalid(format!("unsupported layer media type {media_type}")))?;
+            Ok(Layer {
+                digest: descriptor_digest(descriptor)?,
+                diff_id: diff_id.parse()?,
+                size: descriptor.size(),
+                media_type,
+                compression,
+            })
+        })
+        .collect()
+}
+
+/// The compression a layer media type implies; `None` for non-layers.
+fn compression(media_type: &str) -> Option<Compression> {
+    match media_type {
+        "application/vnd.oci.image.layer.v1.tar"
+        | "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Some(Compression::Gzip),
+        "application/vnd.oci.image.layer.v1.tar+zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
+}
+
+fn available_platforms(manifests: &[Descriptor]) -> String {
+    let platforms: Vec<String> = manifests
+        .iter()
+        .filter_map(|m| m.platform().as_ref().map(Platform::describe))
+        .collect();
+    if platforms.is_empty() {
+        "no platform annotations".to_owned()
+    } else {
+        platforms.join(", ")
+    }
+}
