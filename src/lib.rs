@@ -6,6 +6,7 @@
 //! [`assemble`] → [`write`] → [`output`]. See `docs/architecture.md`.
 
 pub mod assemble;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod image;

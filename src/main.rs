@@ -5,10 +5,15 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ossify::cli::progress::Progress;
+use std::io::Write;
+use std::sync::Arc;
+
+use ossify::build;
+use ossify::cli::progress::{Downloads, Progress};
 use ossify::cli::{BuildArgs, Cli, Command, UsageError, ValidateArgs};
 use ossify::config::{self, Problem, Source};
-use ossify::output::Format;
+use ossify::image;
+use ossify::output::Destination;
 use serde_json::json;
 
 fn main() -> ExitCode {
@@ -90,33 +95,58 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
     let plan = args.plan()?;
     let sources = read_sources(&args.configs)?;
-    let step = progress.step(format!("reading {}", describe(&args.configs)));
     let loaded = config::load(&sources).map_err(|problems| {
         anyhow::anyhow!(
             "{problems}\n{} problem(s) in the configuration",
             problems.0.len()
         )
     })?;
-    step.finish("configuration valid");
     for warning in &loaded.warnings {
         progress.warn(warning.to_string());
     }
-    progress.detail(format!(
-        "formats: {:?}, destination: {:?}",
-        plan.formats, plan.destination
-    ));
-    let unsupported: Vec<String> = plan
-        .formats
-        .iter()
-        .filter(|f| !Format::supported().contains(f))
-        .map(|f| f.to_string())
-        .collect();
-    anyhow::bail!(
-        "format {} not supported yet; this version of ossify checks configurations \
-         (`ossify validate`) and knows these formats: {}",
-        unsupported.join(", "),
-        Format::all_names().join(", ")
-    )
+    for (given, what) in [(&args.boot_image, "--boot-image"), (&args.size, "--size")] {
+        if given.is_some() {
+            progress.warn(format!(
+                "{what} is for ISO and disk formats, which this version does not build; ignored"
+            ));
+        }
+    }
+    if let Destination::Directory { dir, .. } = &plan.destination {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+    }
+    let policy = if args.offline {
+        image::Policy::Offline
+    } else if args.pull {
+        image::Policy::Pull
+    } else {
+        image::Policy::Cached
+    };
+    let resolve = image::Options {
+        policy,
+        platform: args.arch.as_deref().map(image::Platform::linux),
+        mirrors: image::Mirror::from_env()?,
+        ..image::Options::default()
+    };
+    let stage = |message: &str| progress.info(message);
+    let request = build::Request {
+        formats: &plan.formats,
+        destination: &plan.destination,
+        source_date_epoch: args.source_date_epoch,
+        cache_dir: args.cache_dir.clone(),
+        resolve,
+        progress: Arc::new(Downloads::new(&progress)),
+        stage: &stage,
+    };
+    let manifest = build::build(&loaded.config, &request)?;
+    if args.json {
+        std::io::stdout().write_all(&manifest.to_json())?;
+    } else {
+        for output in &manifest.outputs {
+            progress.info(format!("{}  sha256:{}", output.file, output.sha256));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn describe(configs: &[std::path::PathBuf]) -> String {

@@ -195,7 +195,7 @@ fn build_says_which_formats_exist_instead_of_half_building() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("iso-bios not supported yet") && stderr.contains("kernel+initrd"),
+        stderr.contains("format iso-bios is not supported yet") && stderr.contains("kernel+initrd"),
         "{stderr}"
     );
     assert_eq!(

@@ -110,3 +110,71 @@ impl Drop for Step {
         }
     }
 }
+
+/// Download progress from image resolution: a bar per blob (bytes, rate)
+/// on a terminal, a line per blob otherwise.
+pub struct Downloads {
+    style: Style,
+    bars: indicatif::MultiProgress,
+    active: std::sync::Mutex<std::collections::HashMap<String, ProgressBar>>,
+}
+
+impl Downloads {
+    pub fn new(progress: &Progress) -> Downloads {
+        Downloads {
+            style: progress.style,
+            bars: indicatif::MultiProgress::new(),
+            active: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn short(digest: &crate::image::Digest) -> String {
+        digest.hex().chars().take(12).collect()
+    }
+}
+
+impl crate::image::Progress for Downloads {
+    fn blob_started(&self, digest: &crate::image::Digest, size: u64) {
+        match self.style {
+            Style::Bars => {
+                let bar = self.bars.add(ProgressBar::new(size));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+                );
+                bar.set_message(Self::short(digest));
+                if let Ok(mut active) = self.active.lock() {
+                    active.insert(digest.to_string(), bar);
+                }
+            }
+            Style::Lines => eprintln!("fetching {digest} ({size} bytes)"),
+            Style::Quiet => {}
+        }
+    }
+
+    fn blob_advanced(&self, digest: &crate::image::Digest, done: u64) {
+        if let Ok(active) = self.active.lock()
+            && let Some(bar) = active.get(&digest.to_string())
+        {
+            bar.set_position(done);
+        }
+    }
+
+    fn blob_finished(&self, digest: &crate::image::Digest) {
+        if let Ok(mut active) = self.active.lock()
+            && let Some(bar) = active.remove(&digest.to_string())
+        {
+            bar.finish_and_clear();
+        }
+        if self.style == Style::Lines {
+            eprintln!("fetched {digest}");
+        }
+    }
+
+    fn warning(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+}

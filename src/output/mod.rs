@@ -150,6 +150,14 @@ impl FromStr for Format {
     }
 }
 
+fn supported_names() -> String {
+    Format::supported()
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Where the outputs of a build go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
@@ -206,7 +214,7 @@ pub enum OutputError {
     Io { path: PathBuf, source: io::Error },
     #[error("cannot write {}: {source}", path.display())]
     Archive { path: PathBuf, source: WriteError },
-    #[error("format {0} is not supported yet; supported: kernel+initrd, tar-kernel-initrd, tar")]
+    #[error("format {0} is not supported yet; this version writes: {list}", list = supported_names())]
     Unsupported(Format),
 }
 
@@ -215,6 +223,15 @@ pub enum OutputError {
 pub struct Written {
     pub format: Format,
     pub file: Finished,
+}
+
+/// Fails for the first format of `formats` this version cannot write, so a
+/// build can stop before it fetches anything.
+pub fn check_supported(formats: &[Format]) -> Result<(), OutputError> {
+    match formats.iter().find(|f| !Format::supported().contains(f)) {
+        Some(format) => Err(OutputError::Unsupported(*format)),
+        None => Ok(()),
+    }
 }
 
 /// Writes `tree` in every format of `formats` to `destination`. Dates are
@@ -227,9 +244,7 @@ pub fn write_all(
     destination: &Destination,
     source_date_epoch: u64,
 ) -> Result<Vec<Written>, OutputError> {
-    if let Some(format) = formats.iter().find(|f| !Format::supported().contains(f)) {
-        return Err(OutputError::Unsupported(*format));
-    }
+    check_supported(formats)?;
     let name = destination.name();
     let mut written = Vec::new();
     if formats.contains(&Format::Tar) {
@@ -325,6 +340,11 @@ fn copy(from: &mut impl io::Read, to: &mut dyn Write) -> Result<(), WriteError> 
     io::copy(from, to)
         .map(drop)
         .map_err(|e| WriteError::io(b"", e))
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<Finished, OutputError> {
+    write_file(path, |out| copy(&mut &bytes[..], out))
 }
 
 /// Writes one output file atomically through `fill`.

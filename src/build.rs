@@ -1,0 +1,238 @@
+//! A build, end to end: the images a configuration names are resolved and
+//! verified, their layers applied, the root filesystem assembled, the
+//! outputs written, and a manifest of digests recorded.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::assemble::{self, ImageConfig, ImageError, Images, files::Host, go_json};
+use crate::config::{Config, Located};
+use crate::image::{self, Progress, Reference, ResolvedImage, Resolver, Store};
+use crate::output::manifest::{ImageRecord, Manifest, OutputRecord, VERSION};
+use crate::output::{self, Destination, Format, OutputError};
+use crate::tree::layer::Layer;
+use crate::tree::{Compression, Tree};
+
+/// Everything a build needs besides the configuration.
+pub struct Request<'a> {
+    pub formats: &'a [Format],
+    pub destination: &'a Destination,
+    pub source_date_epoch: u64,
+    /// The image cache; `None` for the default location.
+    pub cache_dir: Option<PathBuf>,
+    pub resolve: image::Options,
+    pub progress: Arc<dyn Progress>,
+    /// Reports each stage as it starts.
+    pub stage: &'a dyn Fn(&str),
+}
+
+/// A build failed.
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error("{position}: {source}")]
+    Reference {
+        position: crate::config::Position,
+        source: image::Error,
+    },
+    #[error(transparent)]
+    Image(#[from] image::Error),
+    #[error(transparent)]
+    Assemble(#[from] assemble::Error),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("cannot read the environment: {0}")]
+    Environment(std::io::Error),
+}
+
+/// Builds `config` as `request` says and returns the manifest, which is
+/// also written beside the outputs (except when streaming to stdout).
+pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildError> {
+    output::check_supported(request.formats)?;
+    let references = references(config)?;
+    let store = match &request.cache_dir {
+        Some(dir) => Store::open(dir)?,
+        None => Store::open(Store::default_dir()?)?,
+    };
+    (request.stage)(&format!("resolving {} image(s)", references.len()));
+    let unique: Vec<Reference> = dedup(references.iter().map(|(_, r)| r.clone()));
+    let resolver = Resolver::new(store.clone(), request.resolve.clone())
+        .with_progress(Arc::clone(&request.progress));
+    let resolved = resolver.resolve(&unique)?;
+    let by_name: HashMap<String, ResolvedImage> = references
+        .iter()
+        .map(|(written, reference)| {
+            let image = resolved
+                .iter()
+                .find(|r| r.reference == *reference)
+                .expect("every reference was resolved");
+            (written.clone(), image.clone())
+        })
+        .collect();
+
+    (request.stage)("assembling the root filesystem");
+    let working_dir = std::env::current_dir().map_err(BuildError::Environment)?;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let metadata_json = go_json::to_vec_indent(config);
+    let metadata_yaml = serde_saphyr::to_string(config)
+        .expect("a configuration always serialises")
+        .into_bytes();
+    let host = Host {
+        working_dir: &working_dir,
+        home: home.as_deref(),
+        metadata_yaml: &metadata_yaml,
+        metadata_json: &metadata_json,
+    };
+    let images = CachedImages {
+        store: &store,
+        images: &by_name,
+    };
+    let options = assemble::Options {
+        mtime: request.source_date_epoch,
+        host,
+    };
+    let root = assemble::assemble(config, &images, &options)?;
+
+    let names: Vec<&str> = request.formats.iter().map(|f| f.name()).collect();
+    (request.stage)(&format!("writing {}", names.join(", ")));
+    let written = output::write_all(
+        root,
+        request.formats,
+        request.destination,
+        request.source_date_epoch,
+    )?;
+
+    let manifest = Manifest {
+        version: VERSION,
+        name: request.destination.name(),
+        source_date_epoch: request.source_date_epoch,
+        images: resolved
+            .iter()
+            .map(|image| ImageRecord {
+                reference: image.reference.to_string(),
+                resolved: image.pinned(),
+                platform: image.platform.to_string(),
+            })
+            .collect(),
+        outputs: written
+            .iter()
+            .map(|w| OutputRecord {
+                format: w.format.to_string(),
+                file: file_name(&w.file.path),
+                size: w.file.size,
+                sha256: w.file.sha256.clone(),
+            })
+            .collect(),
+    };
+    if let Some(path) = request.destination.manifest_path() {
+        output::write_bytes(&path, &manifest.to_json())?;
+    }
+    Ok(manifest)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Every image reference of `config`, as written and parsed, in build order.
+fn references(config: &Config) -> Result<Vec<(String, Reference)>, BuildError> {
+    let mut written: Vec<Located<String>> = Vec::new();
+    if let Some(kernel) = &config.kernel
+        && let Some(image) = kernel.image.as_ref().filter(|i| !i.is_empty())
+    {
+        written.push(Located {
+            value: image.clone(),
+            position: kernel.position.clone(),
+        });
+    }
+    written.extend(config.init.iter().cloned());
+    for volume in &config.volumes {
+        if let Some(image) = volume.image.as_ref().filter(|i| !i.is_empty()) {
+            written.push(Located {
+                value: image.clone(),
+                position: volume.position.clone(),
+            });
+        }
+    }
+    for container in config
+        .onboot
+        .iter()
+        .chain(&config.onshutdown)
+        .chain(&config.services)
+    {
+        written.push(Located {
+            value: container.image.clone(),
+            position: container.position.clone(),
+        });
+    }
+    written
+        .into_iter()
+        .map(|w| match Reference::from_str(&w.value) {
+            Ok(reference) => Ok((w.value, reference)),
+            Err(source) => Err(BuildError::Reference {
+                position: w.position,
+                source,
+            }),
+        })
+        .collect()
+}
+
+fn dedup<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut unique = Vec::new();
+    for item in items {
+        if !unique.contains(&item) {
+            unique.push(item);
+        }
+    }
+    unique
+}
+
+/// Resolved images whose blobs are in the cache, read and verified as
+/// assembly asks for them.
+struct CachedImages<'a> {
+    store: &'a Store,
+    images: &'a HashMap<String, ResolvedImage>,
+}
+
+impl CachedImages<'_> {
+    fn get(&self, reference: &str) -> Result<&ResolvedImage, ImageError> {
+        self.images
+            .get(reference)
+            .ok_or_else(|| format!("image {reference} was not resolved").into())
+    }
+}
+
+impl Images for CachedImages<'_> {
+    fn config(&self, reference: &str) -> Result<ImageConfig, ImageError> {
+        let image = self.get(reference)?;
+        let config = serde_json::to_value(image.config.config())?;
+        Ok(serde_json::from_value(config)?)
+    }
+
+    fn filesystem(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError> {
+        let image = self.get(reference)?;
+        let mut tree = Tree::new(mtime);
+        for layer in &image.layers {
+            let digest = layer.digest.to_string();
+            let diff_id = layer.diff_id.to_string();
+            let compression = match layer.compression {
+                image::Compression::None => Compression::None,
+                image::Compression::Gzip => Compression::Gzip,
+                image::Compression::Zstd => Compression::Zstd,
+            };
+            let blob = self.store.open_blob(&layer.digest)?;
+            Layer {
+                digest: &digest,
+                compression,
+                diff_id: Some(&diff_id),
+            }
+            .apply(&mut tree, blob)?;
+        }
+        Ok(tree)
+    }
+}
