@@ -138,7 +138,6 @@ fn contradictory_lines_are_usage_errors() {
         &["ossify", "build", "-o", "-", "--json", "x.yml"][..],
         &["ossify", "build", "-o", "-", "-f", "iso-efi", "x.yml"],
         &["ossify", "build", "-o", "x", "-f", "kernel+initrd", "x.yml"],
-        &["ossify", "build", "-f", "tar", "-f", "iso-bios", "x.yml"],
         &["ossify", "build", "-f", "iso-uefi", "x.yml"],
     ] {
         assert!(build_args(line).plan().is_err(), "{line:?}");

@@ -42,13 +42,6 @@ impl BuildArgs {
                 Format::KernelInitrd
             });
         }
-        if formats.len() > 1
-            && let Some(streamable) = formats.iter().find(|f| f.is_streamable())
-        {
-            return Err(UsageError(format!(
-                "format {streamable} must be the only format specified"
-            )));
-        }
         let destination = match &self.output {
             None => Destination::Directory {
                 dir: self.dir.clone().unwrap_or_else(|| PathBuf::from(".")),

@@ -1,8 +1,19 @@
-//! Test support: a real registry (Debian's `docker-registry`) on 127.0.0.1,
-//! and OCI images built byte by byte, pushed to it with skopeo.
+//! Shared test support: images made in the test, and running ossify.
 
-pub mod layout;
-pub mod registry;
+#![allow(dead_code)]
 
-pub use layout::{LayerBlob, Layout, layer_tar};
-pub use registry::Registry;
+pub mod oci_layout;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs the ossify binary with `args` in `dir`.
+pub fn ossify_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ossify"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("CI")
+        .output()
+        .expect("ossify runs")
+}

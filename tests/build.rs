@@ -1,0 +1,439 @@
+//! `ossify build` end to end, offline, from images imported into a cache:
+//! outputs, manifest, reproducibility, a build as a non-root user.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ossify::image::Store;
+use serde_json::json;
+use support::oci_layout::{self, Image, LayerBuilder};
+
+const CONFIG: &str = "\
+kernel:
+  image: localhost/test/kernel:1
+  cmdline: console=ttyS0
+init:
+  - localhost/test/init:1
+onboot:
+  - name: hello
+    image: localhost/test/hello:1
+    readonly: true
+services:
+  - name: web
+    image: localhost/test/hello:1
+files:
+  - path: etc/issue
+    contents: hello
+    mode: \"0644\"
+";
+
+/// Kernel, init and container images in an OCI layout under `dir`.
+fn images(dir: &Path) -> PathBuf {
+    let modules = LayerBuilder::new()
+        .file("lib/modules/6.1.0/modules.order", b"order\n", 0o644)
+        .finish();
+    let kernel = LayerBuilder::new()
+        .file("kernel", b"KERNEL", 0o644)
+        .file("kernel.tar", &modules, 0o644)
+        .finish();
+    let init = LayerBuilder::new()
+        .dir("bin", 0o755)
+        .file("bin/busybox", b"BUSYBOX", 0o4755)
+        .hard_link("bin/sh", "bin/busybox")
+        .symlink("init", "/bin/busybox")
+        .owned_file("home/user/notes", b"mine", 0o640, (1000, 1000))
+        .char_device("dev/null", 1, 3)
+        .file("tmp/gone", b"x", 0o644)
+        .finish();
+    let init_upper = LayerBuilder::new()
+        .file("tmp/.wh.gone", b"", 0o644)
+        .finish();
+    let hello = LayerBuilder::new()
+        .file("bin/hello", b"HELLO", 0o755)
+        .finish();
+    let layout = dir.join("layout");
+    oci_layout::write(
+        &layout,
+        &[
+            Image {
+                name: "localhost/test/kernel:1",
+                config: json!({}),
+                layers: vec![kernel],
+            },
+            Image {
+                name: "localhost/test/init:1",
+                config: json!({}),
+                layers: vec![init, init_upper],
+            },
+            Image {
+                name: "localhost/test/hello:1",
+                config: json!({"Cmd": ["/bin/hello"], "Env": ["PATH=/bin"]}),
+                layers: vec![hello],
+            },
+        ],
+    );
+    layout
+}
+
+/// A cache holding the test images, and a config file, in `dir`.
+fn setup(dir: &Path) -> (PathBuf, PathBuf) {
+    let cache = dir.join("cache");
+    let names = Store::open(&cache).unwrap().import(&images(dir)).unwrap();
+    assert_eq!(names.len(), 3);
+    let config = dir.join("e2e.yml");
+    std::fs::write(&config, CONFIG).unwrap();
+    (cache, config)
+}
+
+fn build(
+    dir: &Path,
+    cache: &Path,
+    config: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "build",
+        "--offline",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--dir",
+        out.to_str().unwrap(),
+        "-f",
+        "tar",
+        "-f",
+        "kernel+initrd",
+        "-f",
+        "tar-kernel-initrd",
+    ];
+    args.extend(extra);
+    args.push(config.to_str().unwrap());
+    support::ossify_in(dir, &args)
+}
+
+fn sha256_of(path: &Path) -> String {
+    use sha2::Digest;
+    ossify::output::atomic::hex(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[test]
+fn a_build_writes_linuxkits_files_and_a_manifest_of_their_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config) = setup(dir.path());
+    let out = dir.path().join("out");
+    let result = build(dir.path(), &cache, &config, &out, &["--json"]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("e2e.manifest.json")).unwrap()).unwrap();
+    assert_eq!(printed, manifest, "--json prints the manifest");
+    assert_eq!(manifest["version"], 1);
+    assert_eq!(manifest["source_date_epoch"], 1_492_533_000);
+    let files: Vec<&str> = manifest["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        [
+            "e2e.tar",
+            "e2e-kernel",
+            "e2e-initrd.img",
+            "e2e-cmdline",
+            "e2e-initrd.tar"
+        ]
+    );
+    for output in manifest["outputs"].as_array().unwrap() {
+        let path = out.join(output["file"].as_str().unwrap());
+        assert_eq!(output["sha256"].as_str().unwrap(), sha256_of(&path));
+        assert_eq!(
+            output["size"].as_u64().unwrap(),
+            std::fs::metadata(&path).unwrap().len()
+        );
+    }
+    let images = manifest["images"].as_array().unwrap();
+    assert_eq!(images.len(), 3, "each image once");
+    assert!(
+        images[0]["resolved"]
+            .as_str()
+            .unwrap()
+            .starts_with("localhost/test/kernel:1@sha256:")
+    );
+    assert_eq!(std::fs::read(out.join("e2e-kernel")).unwrap(), b"KERNEL");
+    assert_eq!(
+        std::fs::read_to_string(out.join("e2e-cmdline")).unwrap(),
+        "console=ttyS0"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Lists an archive with a tool that is not ossify's.
+fn list(command: &str, args: &[&str], input: &Path) -> String {
+    let output = Command::new(command)
+        .args(args)
+        .stdin(std::fs::File::open(input).unwrap())
+        .output()
+        .unwrap_or_else(|e| panic!("{command}: {e} (install it: apt-get install {command})"));
+    assert!(
+        output.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn line_for<'a>(listing: &'a str, path: &str) -> &'a str {
+    listing
+        .lines()
+        .find(|l| {
+            l.ends_with(path)
+                || l.contains(&format!("{path} -> "))
+                || l.contains(&format!("{path} link to"))
+        })
+        .unwrap_or_else(|| panic!("{path} not in\n{listing}"))
+}
+
+/// Run as root (CI), the build drops to uid 65534 with setpriv; run as
+/// anyone else, it already is an ordinary user. Either way, the archives
+/// hold owners, modes and devices no ordinary user could create on disk.
+#[test]
+fn an_ordinary_user_builds_archives_with_owners_modes_and_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (cache, config) = setup(dir.path());
+    let out = dir.path().join("out");
+    let cache_arg = cache.to_str().unwrap().to_owned();
+    let status = if unsafe { libc_geteuid() } == 0 {
+        Command::new("chmod")
+            .args(["-R", "a+rwX", dir.path().to_str().unwrap()])
+            .status()
+            .unwrap();
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_ossify"),
+            ])
+            .args([
+                "build",
+                "--offline",
+                "--cache-dir",
+                &cache_arg,
+                "--dir",
+                out.to_str().unwrap(),
+            ])
+            .args(["-f", "tar", "-f", "kernel+initrd", config.to_str().unwrap()])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .output()
+            .unwrap()
+    } else {
+        build(dir.path(), &cache, &config, &out, &[])
+    };
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let owner = std::fs::metadata(out.join("e2e.tar")).unwrap();
+    assert_ne!(
+        std::os::unix::fs::MetadataExt::uid(&owner),
+        0,
+        "built by an ordinary user"
+    );
+
+    let tar = list(
+        "tar",
+        &["-tvf", "-", "--numeric-owner"],
+        &out.join("e2e.tar"),
+    );
+    assert!(
+        line_for(&tar, "bin/busybox").starts_with("-rwsr-xr-x 0/0"),
+        "{tar}"
+    );
+    assert!(
+        line_for(&tar, "home/user/notes").starts_with("-rw-r----- 1000/1000"),
+        "{tar}"
+    );
+    let null = line_for(&tar, "dev/null");
+    assert!(
+        null.starts_with("crw-rw-rw- 0/0") && null.contains(" 1,3 "),
+        "{tar}"
+    );
+    assert!(line_for(&tar, "bin/sh").starts_with("hrwsr-xr-x"), "{tar}");
+    assert!(
+        tar.contains("boot/kernel") && !tar.contains("tmp/gone"),
+        "{tar}"
+    );
+    assert!(
+        line_for(&tar, "containers/onboot/000-hello/rootfs/bin/hello")
+            .starts_with("-rwxr-xr-x 0/0")
+    );
+    assert!(line_for(&tar, "etc/issue").starts_with("-rw-r--r-- 0/0"));
+    assert!(
+        tar.contains("containers/services/web/lower/bin/hello")
+            || tar.contains("containers/services/web/runtime.json")
+    );
+
+    let initrd = out.join("e2e-initrd.img");
+    let cpio_input = dir.path().join("initrd.cpio");
+    let gunzip = Command::new("gzip")
+        .args(["-dc", initrd.to_str().unwrap()])
+        .output()
+        .unwrap();
+    std::fs::write(&cpio_input, gunzip.stdout).unwrap();
+    let cpio = list(
+        "cpio",
+        &["-t", "-v", "--numeric-uid-gid", "--quiet"],
+        &cpio_input,
+    );
+    assert!(
+        line_for(&cpio, "bin/busybox").starts_with("-rwsr-xr-x"),
+        "{cpio}"
+    );
+    assert!(
+        line_for(&cpio, "home/user/notes").contains(" 1000     1000 "),
+        "{cpio}"
+    );
+    assert!(
+        line_for(&cpio, "dev/null").starts_with("crw-rw-rw-"),
+        "{cpio}"
+    );
+    assert!(line_for(&cpio, "dev/null").contains("1,   3"), "{cpio}");
+    assert!(
+        !cpio.contains("boot/kernel"),
+        "the kernel is not in the initrd"
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// Same inputs, different time zone, umask, locale, working directory and
+/// cache: same bytes. Another SOURCE_DATE_EPOCH: other bytes.
+#[test]
+fn builds_are_reproducible_across_environments() {
+    let digests = |dir: &Path, env: &[(&str, &str)], umask: &str| -> Vec<(String, String)> {
+        let (cache, config) = setup(dir);
+        let out = dir.join("out");
+        let script = format!(
+            "umask {umask}; exec \"$0\" build --offline --cache-dir {} --dir {} -f tar -f kernel+initrd -f tar-kernel-initrd --json {}",
+            cache.display(),
+            out.display(),
+            config.display()
+        );
+        let output = Command::new("sh")
+            .args(["-c", &script, env!("CARGO_BIN_EXE_ossify")])
+            .current_dir(dir)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let manifest: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        manifest["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["file"].as_str().unwrap().to_owned(),
+                    o["sha256"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let third = tempfile::tempdir().unwrap();
+    let a = digests(first.path(), &[("TZ", "UTC"), ("LANG", "C")], "022");
+    let b = digests(
+        second.path(),
+        &[("TZ", "Asia/Kolkata"), ("LANG", "de_DE.UTF-8")],
+        "077",
+    );
+    assert_eq!(a, b);
+    let c = digests(third.path(), &[("SOURCE_DATE_EPOCH", "1700000000")], "022");
+    for ((file, x), (_, y)) in a.iter().zip(&c) {
+        if file != "e2e-kernel" && file != "e2e-cmdline" {
+            assert_ne!(x, y, "{file} must depend on SOURCE_DATE_EPOCH");
+        }
+    }
+}
+
+#[test]
+fn a_missing_image_offline_names_the_config_line_and_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config) = setup(dir.path());
+    std::fs::write(
+        &config,
+        CONFIG.replace(
+            "localhost/test/hello:1\n    readonly",
+            "localhost/test/absent:1\n    readonly",
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let result = build(dir.path(), &cache, &config, &out, &[]);
+    assert_eq!(result.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("localhost/test/absent:1") && stderr.contains("--offline"),
+        "{stderr}"
+    );
+    assert!(
+        !out.exists() || std::fs::read_dir(&out).unwrap().count() == 0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn dash_o_dash_streams_the_tar_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config) = setup(dir.path());
+    let result = support::ossify_in(
+        dir.path(),
+        &[
+            "build",
+            "--offline",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "-o",
+            "-",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let mut archive = tar::Archive::new(&result.stdout[..]);
+    let paths: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(paths.iter().any(|p| p == "boot/kernel"), "{paths:?}");
+}
