@@ -7,8 +7,16 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the test suites use, one line per reason.
 packages=(
-  runc busybox-static # tests/runtime_config.rs runs a generated bundle under runc (as root)
+  runc busybox-static            # tests/runtime_config.rs runs a generated bundle under runc (as root)
+  docker-registry apache2-utils  # tests/image*.rs: a real registry on 127.0.0.1, htpasswd for basic auth
+  skopeo                         # tests/image*.rs push the images they make to that registry
+  cpio                           # tests/writers.rs and tests/build.rs list archives with GNU cpio
 )
+
+# Debian 12 machines here carry qemu-utils from bookworm-backports; the QEMU
+# system emulator must come from the same suite or apt refuses to mix them.
+backports=/etc/apt/sources.list.d/ossify-test-backports.list
+backports_packages=()
 
 install_packages() {
   local missing=()
@@ -19,13 +27,16 @@ install_packages() {
   echo "test.sh: installing ${missing[*]}"
   local sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  if [ ${#backports_packages[@]} -gt 0 ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" | "${sudo[@]}" tee "$backports" >/dev/null
+  fi
   "${sudo[@]}" apt-get update -q
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+  local target=()
+  [ ${#backports_packages[@]} -eq 0 ] || target=(-t bookworm-backports)
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${target[@]}" "${missing[@]}"
 }
 
-if [ ${#packages[@]} -gt 0 ]; then
-  install_packages "${packages[@]}"
-fi
+install_packages "${packages[@]}" "${backports_packages[@]}"
 
 echo "test.sh: cargo fmt --check"
 cargo fmt --check

@@ -1,6 +1,11 @@
 //! `ossify build` end to end, offline, from images imported into a cache:
 //! outputs, manifest, reproducibility, a build as a non-root user.
 
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
@@ -9,7 +14,8 @@ use std::process::Command;
 
 use ossify::image::Store;
 use serde_json::json;
-use support::oci_layout::{self, Image, LayerBuilder};
+use support::layer_builder::LayerBuilder;
+use support::{LayerBlob, Layout};
 
 const CONFIG: &str = "\
 kernel:
@@ -30,8 +36,8 @@ files:
     mode: \"0644\"
 ";
 
-/// Kernel, init and container images in an OCI layout under `dir`.
-fn images(dir: &Path) -> PathBuf {
+/// Kernel, init and container images in an OCI layout.
+fn images() -> Layout {
     let modules = LayerBuilder::new()
         .file("lib/modules/6.1.0/modules.order", b"order\n", 0o644)
         .finish();
@@ -54,34 +60,31 @@ fn images(dir: &Path) -> PathBuf {
     let hello = LayerBuilder::new()
         .file("bin/hello", b"HELLO", 0o755)
         .finish();
-    let layout = dir.join("layout");
-    oci_layout::write(
-        &layout,
-        &[
-            Image {
-                name: "localhost/test/kernel:1",
-                config: json!({}),
-                layers: vec![kernel],
-            },
-            Image {
-                name: "localhost/test/init:1",
-                config: json!({}),
-                layers: vec![init, init_upper],
-            },
-            Image {
-                name: "localhost/test/hello:1",
-                config: json!({"Cmd": ["/bin/hello"], "Env": ["PATH=/bin"]}),
-                layers: vec![hello],
-            },
-        ],
+    let mut layout = Layout::new();
+    let kernel = layout.image_with_config("amd64", json!({}), &[LayerBlob::gzip(kernel)]);
+    layout.name(kernel, "localhost/test/kernel:1");
+    let init = layout.image_with_config(
+        "amd64",
+        json!({}),
+        &[LayerBlob::gzip(init), LayerBlob::zstd(init_upper)],
     );
+    layout.name(init, "localhost/test/init:1");
+    let hello = layout.image_with_config(
+        "amd64",
+        json!({"Cmd": ["/bin/hello"], "Env": ["PATH=/bin"]}),
+        &[LayerBlob::plain(hello)],
+    );
+    layout.name(hello, "localhost/test/hello:1");
     layout
 }
 
 /// A cache holding the test images, and a config file, in `dir`.
 fn setup(dir: &Path) -> (PathBuf, PathBuf) {
     let cache = dir.join("cache");
-    let names = Store::open(&cache).unwrap().import(&images(dir)).unwrap();
+    let names = Store::open(&cache)
+        .unwrap()
+        .import(images().path())
+        .unwrap();
     assert_eq!(names.len(), 3);
     let config = dir.join("e2e.yml");
     std::fs::write(&config, CONFIG).unwrap();

@@ -2,7 +2,11 @@
 //! digest, multi-arch indexes, compression, cache-only resolution, mirrors,
 //! tampering, and moving images in and out of the cache.
 
-#[allow(dead_code, reason = "each test binary uses part of the shared support")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
 mod support;
 
 use std::io::Read;

@@ -2,7 +2,11 @@
 //! that requires basic auth. One test, because it sets process-wide
 //! environment variables.
 
-#[allow(dead_code, reason = "each test binary uses part of the shared support")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
 mod support;
 
 use std::path::Path;

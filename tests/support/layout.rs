@@ -83,6 +83,16 @@ impl Layout {
     /// Writes a single-platform image; returns its manifest descriptor,
     /// carrying the platform so it can go into an index.
     pub fn image(&self, arch: &str, layers: &[LayerBlob]) -> Value {
+        self.image_with_config(
+            arch,
+            json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]}),
+            layers,
+        )
+    }
+
+    /// Like [`Layout::image`], with `config` as the image config's
+    /// `config` object (`Cmd`, `Env`, `Labels`, …).
+    pub fn image_with_config(&self, arch: &str, config: Value, layers: &[LayerBlob]) -> Value {
         let diff_ids: Vec<String> = layers
             .iter()
             .map(|l| Digest::of(&l.tar).to_string())
@@ -90,7 +100,7 @@ impl Layout {
         let config = json!({
             "architecture": arch,
             "os": "linux",
-            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+            "config": config,
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         });
         let config = self.blob(
