@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use ossify::build;
 use ossify::cli::progress::{Downloads, Progress};
-use ossify::cli::{BuildArgs, Cli, Command, UsageError, ValidateArgs};
+use ossify::cli::{BuildArgs, CacheCommand, Cli, Command, PullArgs, UsageError, ValidateArgs};
 use ossify::config::{self, Problem, Source};
 use ossify::image;
 use ossify::output::Destination;
@@ -24,6 +24,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Build(args) => build(&args),
         Command::Validate(args) => validate(&args),
+        Command::Pull(args) => pull(&args),
+        Command::Cache(command) => cache(&command),
     };
     match outcome {
         Ok(code) => code,
@@ -122,18 +124,13 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     } else {
         image::Policy::Cached
     };
-    let resolve = image::Options {
-        policy,
-        platform: args.arch.as_deref().map(image::Platform::linux),
-        mirrors: image::Mirror::from_env()?,
-        ..image::Options::default()
-    };
+    let resolve = args.images.resolve_options(policy)?;
     let stage = |message: &str| progress.info(message);
     let request = build::Request {
         formats: &plan.formats,
         destination: &plan.destination,
         source_date_epoch: args.source_date_epoch,
-        cache_dir: args.cache_dir.clone(),
+        cache_dir: args.images.cache.cache_dir.clone(),
         resolve,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,
@@ -145,6 +142,94 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         for output in &manifest.outputs {
             progress.info(format!("{}  sha256:{}", output.file, output.sha256));
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
+    let progress = Progress::new(args.verbosity);
+    let policy = if args.pull {
+        image::Policy::Pull
+    } else {
+        image::Policy::Cached
+    };
+    let references = args
+        .references
+        .iter()
+        .map(|r| {
+            r.parse()
+                .with_context(|| format!("invalid image reference `{r}`"))
+        })
+        .collect::<anyhow::Result<Vec<image::Reference>>>()?;
+    let store = args.images.cache.open()?;
+    let resolver = image::Resolver::new(store, args.images.resolve_options(policy)?)
+        .with_progress(Arc::new(Downloads::new(&progress)));
+    for resolved in resolver.resolve(&references)? {
+        println!("{}", resolved.pinned());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
+    let parse = |r: &str| -> anyhow::Result<image::Reference> {
+        r.parse()
+            .with_context(|| format!("invalid image reference `{r}`"))
+    };
+    match command {
+        CacheCommand::Ls { cache, json } => {
+            let images = cache.open()?.list()?;
+            if *json {
+                let list: Vec<_> = images
+                    .iter()
+                    .map(|i| {
+                        json!({
+                            "name": i.name,
+                            "digest": i.digest.to_string(),
+                            "platforms": i.platforms,
+                            "size": i.size,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for i in &images {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        i.name,
+                        i.digest,
+                        i.platforms.join(","),
+                        i.size
+                    );
+                }
+            }
+        }
+        CacheCommand::Rm { cache, references } => {
+            let store = cache.open()?;
+            let mut missing = Vec::new();
+            for r in references {
+                if !store.remove(&parse(r)?)? {
+                    missing.push(r.as_str());
+                }
+            }
+            if !missing.is_empty() {
+                anyhow::bail!("not in the cache: {}", missing.join(", "));
+            }
+        }
+        CacheCommand::Clean { cache } => cache.open()?.clean()?,
+        CacheCommand::Import { cache, path } => {
+            let names = cache
+                .open()?
+                .import(path)
+                .with_context(|| format!("cannot import {}", path.display()))?;
+            for name in names {
+                println!("{name}");
+            }
+        }
+        CacheCommand::Export {
+            cache,
+            reference,
+            output,
+        } => cache.open()?.export(&parse(reference)?, output)?,
     }
     Ok(ExitCode::SUCCESS)
 }

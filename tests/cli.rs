@@ -67,7 +67,10 @@ fn a_linuxkit_build_line_parses_like_ossify_spelling() {
     assert_eq!(linuxkit, ossify);
     assert_eq!(linuxkit.formats, ["iso-efi", "raw-bios"]);
     assert_eq!(linuxkit.dir, Some(PathBuf::from("out")));
-    assert_eq!(linuxkit.cache_dir, Some(PathBuf::from("/tmp/lkcache")));
+    assert_eq!(
+        linuxkit.images.cache.cache_dir,
+        Some(PathBuf::from("/tmp/lkcache"))
+    );
     // Today's linuxkit (cobra) spells them with two dashes, and `--o`.
     let cobra = build_args(&[
         "ossify",

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::image;
+
 pub use linuxkit::translate_linuxkit_spellings;
 pub use plan::{BuildPlan, UsageError};
 
@@ -39,6 +41,13 @@ pub enum Command {
     /// Check LinuxKit YAML files without building: parse, merge and report
     /// every problem as file:line:column.
     Validate(ValidateArgs),
+    /// Fetch images into the cache, verified against their digests, and
+    /// print each one pinned by digest.
+    Pull(PullArgs),
+    /// Look after the image cache, an OCI image layout directory that
+    /// skopeo, umoci and crane can read too.
+    #[command(subcommand)]
+    Cache(CacheCommand),
 }
 
 #[derive(Debug, Args, PartialEq, Eq)]
@@ -61,14 +70,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Architecture to build for (amd64, arm64, riscv64, …). Default: the host's.
-    #[arg(long, value_name = "ARCH")]
-    pub arch: Option<String>,
-
-    /// Image cache, an OCI image layout directory.
-    /// Default: $XDG_CACHE_HOME/ossify, else ~/.cache/ossify.
-    #[arg(long = "cache-dir", visible_alias = "cache", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub images: ImageArgs,
 
     /// Ask registries for the current digest of every tag, even when cached.
     #[arg(long)]
@@ -113,6 +116,108 @@ pub struct BuildArgs {
     pub configs: Vec<PathBuf>,
 }
 
+/// Where images come from and which platform to pick: shared by `build`
+/// and `pull`.
+#[derive(Debug, Args, PartialEq, Eq, Clone, Default)]
+pub struct ImageArgs {
+    /// Architecture to pick from multi-arch images (amd64, arm64, riscv64, …).
+    /// Default: the host's.
+    #[arg(long, value_name = "ARCH", conflicts_with = "platform")]
+    pub arch: Option<String>,
+
+    /// Platform to pick from multi-arch images, with a variant when it
+    /// matters, e.g. linux/arm64/v8.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    /// Fetch REGISTRY's images from URL instead (REGISTRY defaults to
+    /// docker.io); repeatable. $LINUXKIT_MIRROR adds more, as in LinuxKit.
+    #[arg(long = "mirror", value_name = "[REGISTRY=]URL")]
+    pub mirrors: Vec<String>,
+
+    /// Reach HOST[:PORT] over plain HTTP (loopback registries always are);
+    /// repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+
+    /// Also trust the CA certificates in FILE (PEM); repeatable.
+    /// $SSL_CERT_FILE is honoured too.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
+}
+
+/// The image cache to use.
+#[derive(Debug, Args, PartialEq, Eq, Clone, Default)]
+pub struct CacheArgs {
+    /// Image cache, an OCI image layout directory.
+    /// Default: $XDG_CACHE_HOME/ossify, else ~/.cache/ossify.
+    #[arg(long = "cache-dir", visible_alias = "cache", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct PullArgs {
+    #[command(flatten)]
+    pub images: ImageArgs,
+
+    /// Fetch even when the cache holds the tag already, to learn where
+    /// it points now.
+    #[arg(long)]
+    pub pull: bool,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+
+    /// Image references, e.g. alpine:3.20 or localhost:5000/app@sha256:….
+    #[arg(value_name = "REF", required = true)]
+    pub references: Vec<String>,
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum CacheCommand {
+    /// List the cached images: name, digest, platforms and size.
+    Ls {
+        #[command(flatten)]
+        cache: CacheArgs,
+        /// Print a JSON array on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget images and delete the blobs nothing else uses.
+    Rm {
+        #[command(flatten)]
+        cache: CacheArgs,
+        #[arg(value_name = "REF", required = true)]
+        references: Vec<String>,
+    },
+    /// Empty the cache.
+    Clean {
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Add the images of an OCI layout directory, an OCI archive tar or a
+    /// `docker save` tar, verifying every blob.
+    Import {
+        #[command(flatten)]
+        cache: CacheArgs,
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Write a cached image as an OCI archive tar.
+    Export {
+        #[command(flatten)]
+        cache: CacheArgs,
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The archive to write.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
 #[derive(Debug, Args, PartialEq, Eq)]
 pub struct ValidateArgs {
     /// Print one JSON result object on stdout.
@@ -135,6 +240,42 @@ pub struct Verbosity {
     /// Print more detail about each step.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+impl CacheArgs {
+    /// Opens the cache directory, creating it when missing.
+    pub fn open(&self) -> Result<image::Store, image::Error> {
+        match &self.cache_dir {
+            Some(dir) => image::Store::open(dir),
+            None => image::Store::open(image::Store::default_dir()?),
+        }
+    }
+}
+
+impl ImageArgs {
+    /// Resolution options for `policy`, with mirrors from the flags and
+    /// from `$LINUXKIT_MIRROR`.
+    pub fn resolve_options(&self, policy: image::Policy) -> Result<image::Options, image::Error> {
+        let platform = match (&self.platform, &self.arch) {
+            (Some(platform), _) => Some(platform.parse()?),
+            (None, Some(arch)) => Some(image::Platform::linux(arch)),
+            (None, None) => None,
+        };
+        let mut mirrors = self
+            .mirrors
+            .iter()
+            .map(|m| m.parse())
+            .collect::<Result<Vec<image::Mirror>, _>>()?;
+        mirrors.extend(image::Mirror::from_env()?);
+        Ok(image::Options {
+            policy,
+            platform,
+            mirrors,
+            insecure_registries: self.insecure_registries.clone(),
+            ca_certs: self.ca_certs.clone(),
+            ..image::Options::default()
+        })
+    }
 }
 
 impl Cli {
