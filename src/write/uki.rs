@@ -186,16 +186,21 @@ impl<'a> Uki<'a> {
         self.head.len() as u64 + self.sections.iter().map(|(_, size)| size).sum::<u64>()
     }
 
+    /// The UKI's bytes as a reader, for placing it in a file system without
+    /// a copy in memory.
+    pub fn into_reader(self) -> impl Read + 'a {
+        let head: Box<dyn Read + 'a> = Box::new(io::Cursor::new(self.head));
+        self.sections
+            .into_iter()
+            .fold(head, |reader, (data, raw_size)| {
+                let padding = io::repeat(0).take(raw_size - data.len() as u64);
+                Box::new(reader.chain(data).chain(padding))
+            })
+    }
+
     /// Writes the UKI to `out` and returns `out`.
     pub fn write<W: Write>(self, mut out: W) -> Result<W, UkiError> {
-        out.write_all(&self.head)?;
-        for (data, raw_size) in self.sections {
-            out.write_all(data)?;
-            io::copy(
-                &mut io::repeat(0).take(raw_size - data.len() as u64),
-                &mut out,
-            )?;
-        }
+        io::copy(&mut self.into_reader(), &mut out)?;
         Ok(out)
     }
 }

@@ -36,6 +36,8 @@ const NO_LABEL: &[u8; SHORT_NAME_LEN] = b"NO NAME    ";
 /// Sizing rounds rarely need more than two passes; this bounds a bug.
 const MAX_SIZING_PASSES: usize = 64;
 const WRITE_CHUNK: usize = 64 * 1024;
+/// What [`FatError::Io`] names when writing the boot sector, FATs or directories failed.
+pub const STRUCTURES: &str = "(FAT structures)";
 
 /// Building or writing a FAT image failed.
 #[derive(Debug, Error)]
@@ -98,7 +100,7 @@ pub enum FatError {
     /// Reading contents or writing the image failed.
     #[error("writing the FAT image failed at `{path}` (is the output's disk full?)")]
     Io {
-        /// The file being copied; empty for the file system structures.
+        /// The file being copied, or [`STRUCTURES`] for the rest.
         path: String,
         /// The I/O error.
         source: io::Error,
@@ -537,30 +539,30 @@ impl<'a> FatImage<'a> {
 
     /// Writes the whole volume to `out`, front to back, and returns `out`.
     pub fn write<W: Write>(self, mut out: W) -> Result<W, FatError> {
-        let io_error = |path: &str| {
-            let path = path.to_owned();
-            move |source| FatError::Io { path, source }
+        let structures = |source| FatError::Io {
+            path: STRUCTURES.to_owned(),
+            source,
         };
-        self.write_reserved(&mut out).map_err(io_error(""))?;
+        self.write_reserved(&mut out).map_err(structures)?;
         for _ in 0..self.geometry.num_fats() {
-            self.write_fat(&mut out).map_err(io_error(""))?;
+            self.write_fat(&mut out).map_err(structures)?;
         }
         let region = self.geometry.root_dir_sectors() * SECTOR;
-        write_padded(&mut out, &self.root_dir, region).map_err(io_error(""))?;
+        write_padded(&mut out, &self.root_dir, region).map_err(structures)?;
         let mut written = self.geometry.data_start();
         let cluster = self.geometry.cluster_bytes();
         for extent in self.extents {
             let bytes = u64::from(extent.clusters) * cluster;
             match extent.contents {
                 ExtentContents::Dir(entries) => {
-                    write_padded(&mut out, &entries, bytes).map_err(io_error(""))?;
+                    write_padded(&mut out, &entries, bytes).map_err(structures)?;
                 }
                 ExtentContents::File(file) => copy_file(&mut out, file, bytes)?,
             }
             written += bytes / SECTOR;
         }
         let rest = (self.geometry.total_sectors - written) * SECTOR;
-        write_zeros(&mut out, rest).map_err(io_error(""))?;
+        write_zeros(&mut out, rest).map_err(structures)?;
         Ok(out)
     }
 }
