@@ -159,6 +159,19 @@ fn small_volume_is_fat12_with_long_and_short_names() {
     write_image(image, &path);
 
     assert_fsck_clean(&path);
+    let info = run(
+        Command::new("minfo").arg("-i").arg(&path).arg("::"),
+        MTOOLS_HINT,
+    );
+    for field in [
+        "hidden sectors: 2048",
+        "physical drive id: 0x80",
+        "media descriptor byte: 0xf8",
+        "serial number: 1234ABCD",
+        "disk type=\"FAT12   \"",
+    ] {
+        assert!(info.contains(field), "minfo lacks {field}:\n{info}");
+    }
     let root = mdir(&path, "");
     assert!(root.contains("OSSIFY ESP"), "{root}");
     assert!(root.contains("1234-ABCD"), "{root}");
