@@ -9,8 +9,10 @@ use std::io;
 use thiserror::Error;
 
 pub mod cpio;
+pub mod fat;
 pub mod gzip;
 pub mod tar;
+pub mod uki;
 
 /// The mtime a writer records for `mtime` under `source_date_epoch`.
 pub fn clamp_mtime(mtime: u64, source_date_epoch: u64) -> u64 {
