@@ -9,6 +9,7 @@ use std::io;
 use thiserror::Error;
 
 pub mod cpio;
+pub mod grub;
 pub mod gzip;
 pub mod tar;
 
