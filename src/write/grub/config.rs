@@ -10,22 +10,46 @@ fn is_plain(character: char) -> bool {
 /// `word` as one GRUB script word: as is when plain, otherwise in single
 /// quotes (literal up to the next quote), with `'` written as `'\''`.
 fn quote(word: &str) -> String {
-    if word.chars().all(is_plain) {
+    if !word.is_empty() && word.chars().all(is_plain) {
         return word.to_owned();
     }
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
+/// `cmdline`'s arguments as the kernel parses them: split at whitespace
+/// outside double quotes, the quotes removed.
+fn kernel_arguments(cmdline: &str) -> Vec<String> {
+    let mut arguments = Vec::new();
+    let mut argument: Option<String> = None;
+    let mut quoted = false;
+    for character in cmdline.chars() {
+        match character {
+            '"' => {
+                quoted = !quoted;
+                argument.get_or_insert_default();
+            }
+            _ if character.is_whitespace() && !quoted => arguments.extend(argument.take()),
+            _ => argument.get_or_insert_default().push(character),
+        }
+    }
+    arguments.extend(argument);
+    arguments
+}
+
 /// The text of `grub.cfg`: serial console (COM1, 115200 baud) and screen,
 /// no menu delay, and one entry that boots [`KERNEL_PATH`] with
-/// [`INITRD_PATH`] and the kernel command line `cmdline`. GRUB joins the
-/// words of the `linux` line with single spaces, so the kernel sees
-/// `cmdline`'s words as given, quotes included.
+/// [`INITRD_PATH`] and the kernel command line `cmdline`.
+///
+/// Each of `cmdline`'s arguments becomes one word of the `linux` command;
+/// GRUB puts double quotes around an argument with spaces when it hands
+/// them to the kernel, so the kernel parses the same arguments, though not
+/// necessarily the same text (`x="a b"` arrives as `"x=a b"`). GRUB also
+/// puts a backslash before every `'`, `"` and `\` left in an argument.
 pub fn config(cmdline: &str) -> String {
     let mut linux = format!("/{KERNEL_PATH}");
-    for word in cmdline.split_whitespace() {
+    for argument in kernel_arguments(cmdline) {
         linux.push(' ');
-        linux.push_str(&quote(word));
+        linux.push_str(&quote(&argument));
     }
     format!(
         "serial --unit=0 --speed=115200\n\
@@ -60,11 +84,11 @@ mod tests {
 
     #[test]
     fn quotes_words_grub_would_interpret() {
-        let text = config("init=/bin/sh x=\"a;b\" $HOME it's  {x}");
+        let text = config("init=/bin/sh x=\"a;b c\" $HOME it's {x} \"\"  ");
         let linux = text.lines().find(|line| line.contains("linux")).unwrap();
         assert_eq!(
             linux,
-            r#"	linux /boot/kernel init=/bin/sh 'x="a;b"' '$HOME' 'it'\''s' '{x}'"#
+            r"	linux /boot/kernel init=/bin/sh 'x=a;b c' '$HOME' 'it'\''s' '{x}' ''"
         );
     }
 }
