@@ -291,3 +291,321 @@ fn read_u32(bytes: &[u8], offset: usize) -> Option<u32> {
         bytes.get(offset..offset + 4)?.try_into().ok()?,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::io::Read;
+    use std::path::Path;
+    use std::process::Command;
+
+    use lzma_rust2::LzmaReader;
+    use sha2::Digest;
+
+    use crate::write::grub::{MODULES, PREFIX};
+
+    const GRUB_DIR: &str = "/usr/lib/grub/i386-pc";
+    const GAP: u64 = 2047;
+
+    /// The machine's stock i386-pc files.
+    fn stock_files() -> GrubPcFiles {
+        assert!(
+            Path::new(GRUB_DIR).join(KERNEL_IMG).is_file(),
+            "GRUB's i386-pc files are missing (apt-get install grub-pc-bin)"
+        );
+        GrubPcFiles::from_dir(Path::new(GRUB_DIR)).unwrap()
+    }
+
+    fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+        read_u32(bytes, offset).unwrap()
+    }
+
+    /// The payload of `image`, unpacked with the sizes its decompressor holds.
+    fn unpack(image: &[u8], decompressor_len: usize) -> Vec<u8> {
+        let decompressor = &image[SECTOR_SIZE..];
+        let compressed = u32_at(decompressor, COMPRESSED_SIZE) as usize;
+        let uncompressed = u32_at(decompressor, UNCOMPRESSED_SIZE);
+        let data = &decompressor[decompressor_len..decompressor_len + compressed];
+        let mut reader = LzmaReader::new(
+            data,
+            u64::from(uncompressed),
+            LZMA_LC,
+            LZMA_LP,
+            LZMA_PB,
+            LZMA_DICTIONARY,
+            None,
+        )
+        .unwrap();
+        let mut payload = Vec::new();
+        reader.read_to_end(&mut payload).unwrap();
+        payload
+    }
+
+    /// The (type, contents) of each entry of the module area after `kernel_len`.
+    fn module_area(payload: &[u8], kernel_len: usize) -> Vec<(u32, &[u8])> {
+        assert_eq!(u32_at(payload, kernel_len), MODULE_INFO_MAGIC);
+        assert_eq!(u32_at(payload, kernel_len + 4), MODULE_INFO_SIZE);
+        let end = kernel_len + u32_at(payload, kernel_len + 8) as usize;
+        assert_eq!(end, payload.len());
+        let mut entries = Vec::new();
+        let mut at = kernel_len + MODULE_INFO_SIZE as usize;
+        while at < end {
+            let size = u32_at(payload, at + 4) as usize;
+            assert_eq!(size % MODULE_ALIGN, 0);
+            entries.push((
+                u32_at(payload, at),
+                &payload[at + MODULE_HEADER_SIZE..at + size],
+            ));
+            at += size;
+        }
+        assert_eq!(at, end);
+        entries
+    }
+
+    #[test]
+    fn compressed_payload_unpacks_and_sizes_are_patched() {
+        let files = stock_files();
+        let image = core_image(&files, MODULES, PREFIX, Some("set x=1\n"), GAP).unwrap();
+        let payload = payload(&files, MODULES, PREFIX, Some("set x=1\n")).unwrap();
+        let decompressor = files.get(DECOMPRESSOR_IMG).unwrap();
+        assert_eq!(unpack(&image, decompressor.len()), payload);
+
+        assert_eq!(image.len() % SECTOR_SIZE, 0);
+        let patched = &image[SECTOR_SIZE..SECTOR_SIZE + decompressor.len()];
+        assert_eq!(u32_at(patched, UNCOMPRESSED_SIZE) as usize, payload.len());
+        let compressed = u32_at(patched, COMPRESSED_SIZE) as usize;
+        let unpatched = |offset: &usize| !(COMPRESSED_SIZE..UNCOMPRESSED_SIZE + 4).contains(offset);
+        assert!(
+            (0..decompressor.len())
+                .filter(unpatched)
+                .all(|i| patched[i] == decompressor[i])
+        );
+
+        let diskboot = &image[..SECTOR_SIZE];
+        let sectors = (decompressor.len() + compressed).div_ceil(SECTOR_SIZE);
+        assert_eq!(image.len() / SECTOR_SIZE, 1 + sectors);
+        assert_eq!(
+            diskboot[BLOCKLIST_START..BLOCKLIST_START + 8],
+            2u64.to_le_bytes()
+        );
+        assert_eq!(
+            diskboot[BLOCKLIST_SECTORS..BLOCKLIST_SECTORS + 2],
+            (sectors as u16).to_le_bytes()
+        );
+        assert_eq!(diskboot[BLOCKLIST_SEGMENT..], [0x20, 0x08]);
+        assert_eq!(
+            diskboot[..BLOCKLIST_START],
+            files.get(DISKBOOT_IMG).unwrap()[..BLOCKLIST_START]
+        );
+    }
+
+    #[test]
+    fn modules_follow_their_dependencies_then_config_and_prefix() {
+        let files = stock_files();
+        let kernel_len = kernel(files.get(KERNEL_IMG).unwrap()).unwrap().len();
+        let payload = payload(&files, MODULES, PREFIX, Some("set x=1\n")).unwrap();
+        let entries = module_area(&payload, kernel_len);
+
+        let by_contents: BTreeMap<&[u8], String> = files
+            .files
+            .iter()
+            .filter_map(|(name, bytes)| {
+                Some((bytes.as_slice(), name.strip_suffix(".mod")?.to_owned()))
+            })
+            .collect();
+        let moddep = std::str::from_utf8(files.get("moddep.lst").unwrap()).unwrap();
+        let mut placed = Vec::new();
+        for (kind, contents) in &entries[..entries.len() - 2] {
+            assert_eq!(*kind, OBJ_TYPE_ELF);
+            let name = by_contents
+                .iter()
+                .find(|(bytes, _)| {
+                    contents.len() == bytes.len().next_multiple_of(4) && contents.starts_with(bytes)
+                })
+                .map(|(_, name)| name.clone())
+                .expect("an embedded module is a stock .mod file");
+            let line = moddep
+                .lines()
+                .find(|line| line.starts_with(&format!("{name}:")))
+                .unwrap();
+            for dependency in line.split_once(':').unwrap().1.split_whitespace() {
+                assert!(
+                    placed.contains(&dependency.to_owned()),
+                    "{name} before its dependency {dependency}"
+                );
+            }
+            placed.push(name);
+        }
+        for module in MODULES {
+            assert!(
+                placed.contains(&module.to_string()),
+                "{module} not embedded"
+            );
+        }
+        assert_eq!(
+            entries[entries.len() - 2],
+            (OBJ_TYPE_CONFIG, &b"set x=1\n\0\0\0\0"[..])
+        );
+        assert_eq!(
+            entries[entries.len() - 1],
+            (OBJ_TYPE_PREFIX, &b"(,msdos1)/boot/grub\0"[..])
+        );
+    }
+
+    /// grub-mkimage, given the same modules, prefix and configuration, stores
+    /// the same payload and the same diskboot.img; only its LZMA encoder
+    /// differs.
+    #[test]
+    fn payload_equals_grub_mkimage() {
+        let files = stock_files();
+        let dir = tempfile::tempdir().unwrap();
+        let (config, output) = (dir.path().join("embedded.cfg"), dir.path().join("core.img"));
+        std::fs::write(&config, "set x=1\n").unwrap();
+        let status = Command::new("grub-mkimage")
+            .args(["-O", "i386-pc", "-d", GRUB_DIR, "-p", PREFIX, "-c"])
+            .arg(&config)
+            .arg("-o")
+            .arg(&output)
+            .args(MODULES)
+            .status()
+            .unwrap_or_else(|error| {
+                panic!("cannot run grub-mkimage (apt-get install grub-common): {error}")
+            });
+        assert!(status.success());
+        let theirs = std::fs::read(&output).unwrap();
+
+        let ours = core_image(&files, MODULES, PREFIX, Some("set x=1\n"), GAP).unwrap();
+        let decompressor_len = files.get(DECOMPRESSOR_IMG).unwrap().len();
+        assert_eq!(
+            unpack(&ours, decompressor_len),
+            unpack(&theirs, decompressor_len)
+        );
+        assert_eq!(ours[..BLOCKLIST_START], theirs[..BLOCKLIST_START]);
+        assert_eq!(
+            ours[BLOCKLIST_SEGMENT..SECTOR_SIZE],
+            theirs[BLOCKLIST_SEGMENT..SECTOR_SIZE]
+        );
+    }
+
+    #[test]
+    fn missing_module_is_named_with_its_package() {
+        let mut files = stock_files();
+        files.files.remove("fshelp.mod");
+        let error = core_image(&files, MODULES, PREFIX, None, GAP).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("`fshelp.mod` is missing"), "{message}");
+        assert!(message.contains("grub-pc-bin"), "{message}");
+    }
+
+    #[test]
+    fn too_many_modules_exceed_grubs_limit() {
+        let files = stock_files();
+        let every_module: Vec<&str> = files
+            .files
+            .keys()
+            .filter_map(|name| name.strip_suffix(".mod"))
+            .collect();
+        let error = core_image(&files, &every_module, PREFIX, None, GAP).unwrap_err();
+        assert!(
+            matches!(error, GrubError::PayloadTooLarge { size, limit } if size > limit && limit == 0x6F000),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn image_larger_than_the_gap_is_an_error() {
+        let files = stock_files();
+        let sectors = core_image(&files, MODULES, PREFIX, None, GAP)
+            .unwrap()
+            .len()
+            / SECTOR_SIZE;
+        let error = core_image(&files, MODULES, PREFIX, None, sectors as u64 - 1).unwrap_err();
+        assert!(
+            matches!(error, GrubError::GapTooSmall { needed, available } if needed == sectors as u64 && available == needed - 1),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("start the first partition later")
+        );
+    }
+
+    /// An ELF32 file with `sections` of (type, flags, address, contents).
+    fn elf32(sections: &[(u32, u32, u32, &[u8])]) -> Vec<u8> {
+        const HEADER: usize = 0x34;
+        let mut elf = vec![0; HEADER];
+        elf[..4].copy_from_slice(ELF_MAGIC);
+        elf[ELF_CLASS] = ELF_CLASS_32;
+        elf[ELF_DATA] = ELF_DATA_LITTLE_ENDIAN;
+        let mut headers = vec![0; SH_MIN_ENTSIZE];
+        for (kind, flags, address, contents) in sections {
+            let mut header = vec![0; SH_MIN_ENTSIZE];
+            write_u32(&mut header, SH_TYPE, *kind);
+            write_u32(&mut header, SH_FLAGS, *flags);
+            write_u32(&mut header, SH_ADDR, *address);
+            write_u32(&mut header, SH_OFFSET, elf.len() as u32);
+            write_u32(&mut header, SH_SIZE, contents.len() as u32);
+            headers.extend_from_slice(&header);
+            elf.extend_from_slice(contents);
+        }
+        let table = elf.len() as u32;
+        write_u32(&mut elf, ELF_SHOFF, table);
+        elf[ELF_SHENTSIZE..ELF_SHENTSIZE + 2]
+            .copy_from_slice(&(SH_MIN_ENTSIZE as u16).to_le_bytes());
+        elf[ELF_SHNUM..ELF_SHNUM + 2].copy_from_slice(&(sections.len() as u16 + 1).to_le_bytes());
+        elf.extend_from_slice(&headers);
+        elf
+    }
+
+    const SHT_NOBITS: u32 = 8;
+    const SHF_WRITE: u32 = 1;
+
+    #[test]
+    fn kernel_is_its_allocated_sections_at_their_addresses() {
+        let elf = elf32(&[
+            (SHT_PROGBITS, SHF_ALLOC, 0x9000, b"text"),
+            (SHT_PROGBITS, SHF_ALLOC | SHF_WRITE, 0x9008, b"data"),
+            (
+                SHT_NOBITS,
+                SHF_ALLOC | SHF_WRITE,
+                0x9010,
+                b"bss-is-not-stored",
+            ),
+            (SHT_PROGBITS, 0, 0, b"comment"),
+        ]);
+        assert_eq!(kernel(&elf).unwrap(), b"text\0\0\0\0data");
+    }
+
+    #[test]
+    fn kernel_that_is_no_usable_elf32_is_an_error() {
+        let error = kernel(b"\x7fELF\x02\x01").unwrap_err();
+        assert!(
+            error.to_string().contains("`kernel.img` is not usable"),
+            "{error}"
+        );
+        let below_link_address = elf32(&[(SHT_PROGBITS, SHF_ALLOC, 0x8000, b"text")]);
+        let error = kernel(&below_link_address).unwrap_err();
+        assert!(
+            error.to_string().contains("outside GRUB's memory"),
+            "{error}"
+        );
+        let mut truncated = elf32(&[(SHT_PROGBITS, SHF_ALLOC, 0x9000, b"text")]);
+        truncated.truncate(truncated.len() - 1);
+        let error = kernel(&truncated).unwrap_err();
+        assert!(error.to_string().contains("truncated"), "{error}");
+    }
+
+    /// Pins the compressed bytes: a change of encoder or its settings must be
+    /// a deliberate decision, since it changes every disk image's digest.
+    #[test]
+    fn compressed_bytes_are_pinned() {
+        let input: Vec<u8> = (0..64 * 1024u32).map(|i| (i * i / 7 % 251) as u8).collect();
+        let digest = hex::encode(sha2::Sha256::digest(compress(&input).unwrap()));
+        assert_eq!(
+            digest,
+            "b9477cf54f005953db360e6ad56bc3e52c0128816dcca454c549fa7ca8377cdc"
+        );
+    }
+}
