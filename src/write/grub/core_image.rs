@@ -15,6 +15,7 @@ use lzma_rust2::{LzmaOptions, LzmaWriter};
 
 use super::{GrubError, GrubPcFiles, moddep};
 
+/// A disk sector: the unit of `diskboot.img`'s blocklist and of the gap.
 pub const SECTOR_SIZE: usize = 512;
 /// The sector the core image is written to, right after the MBR.
 pub const CORE_IMAGE_LBA: u64 = 1;
@@ -120,8 +121,8 @@ fn payload(
     config: Option<&str>,
 ) -> Result<Vec<u8>, GrubError> {
     let mut payload = kernel(files.get(KERNEL_IMG)?)?;
-    let moddep = std::str::from_utf8(files.get("moddep.lst")?)
-        .map_err(|_| GrubError::malformed("moddep.lst", "it is not UTF-8 text"))?;
+    let moddep = std::str::from_utf8(files.get(moddep::MODDEP)?)
+        .map_err(|_| GrubError::malformed(moddep::MODDEP, "it is not UTF-8 text"))?;
     let mut area = ModuleArea::default();
     for module in moddep::load_order(moddep, modules)? {
         area.push(OBJ_TYPE_ELF, files.get(&format!("{module}.mod"))?);
@@ -414,7 +415,7 @@ mod tests {
                 Some((bytes.as_slice(), name.strip_suffix(".mod")?.to_owned()))
             })
             .collect();
-        let moddep = std::str::from_utf8(files.get("moddep.lst").unwrap()).unwrap();
+        let moddep = std::str::from_utf8(files.get(moddep::MODDEP).unwrap()).unwrap();
         let mut placed = Vec::new();
         for (kind, contents) in &entries[..entries.len() - 2] {
             assert_eq!(*kind, OBJ_TYPE_ELF);

@@ -12,10 +12,10 @@
 //!   also holds the kernel and initrd at [`KERNEL_PATH`] and [`INITRD_PATH`].
 //!
 //! The core image embeds every module the generated `grub.cfg` needs
-//! ([`MODULES`], about 280 sectors of the 2047 before a partition at 2048), so
-//! the partition holds no GRUB files besides `grub.cfg`: nothing is loaded
-//! from disk but the configuration, the kernel and the initrd, and GRUB talks
-//! on the serial console from its first message on.
+//! ([`MODULES`]: 290 sectors with GRUB 2.12, of the 2047 before a partition
+//! at 2048), so the partition holds no GRUB files besides `grub.cfg`: nothing
+//! is loaded from disk but the configuration, the kernel and the initrd, and
+//! GRUB talks on the serial console from its first message on.
 
 mod boot_code;
 mod config;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::GrubError;
 
-const MODDEP: &str = "moddep.lst";
+pub(super) const MODDEP: &str = "moddep.lst";
 
 /// `modules` and everything they depend on, each after its dependencies:
 /// a depth-first walk of `moddep.lst` (lines `name: dependency …`) that
