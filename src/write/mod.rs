@@ -10,6 +10,7 @@ use thiserror::Error;
 
 pub mod cpio;
 pub mod fat;
+pub mod grub;
 pub mod gzip;
 pub mod tar;
 pub mod uki;
