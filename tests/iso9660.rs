@@ -500,3 +500,25 @@ fn bad_inputs_are_refused_with_reasons() {
         "{error}"
     );
 }
+
+#[test]
+fn bios_images_too_short_for_the_boot_info_table_are_refused() {
+    let mut iso = IsoBuilder::new(meta(0o755, 0, 0));
+    iso.file("tiny.bin", meta(0o644, 0, 0), 10, &[0u8; 10][..])
+        .unwrap();
+    let options = Options {
+        volume_id: "x".to_owned(),
+        timestamp: EPOCH,
+        el_torito: Some(ElTorito {
+            catalog: "boot.cat".to_owned(),
+            bios: Some("tiny.bin".to_owned()),
+            efi: None,
+        }),
+        hybrid: None,
+    };
+    let error = iso.layout(&options).err().unwrap();
+    assert!(
+        matches!(error, IsoError::BootImageTooShort { len: 10, .. }),
+        "{error}"
+    );
+}

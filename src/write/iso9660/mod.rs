@@ -314,13 +314,13 @@ impl<'a> IsoBuilder<'a> {
             }
         }
         let data_sectors = sectors_used.next;
-        let hybrid = match &options.hybrid {
-            Some(hybrid) => Some(self.check_hybrid(hybrid, boot.as_ref())?),
-            None => None,
-        };
-        let len = match &hybrid {
+        if let Some(hybrid) = &options.hybrid {
+            check_hybrid(hybrid, boot.as_ref())?;
+        }
+        let esp = boot.as_ref().and_then(|boot| boot.efi);
+        let len = match &options.hybrid {
             None => data_sectors * SECTOR as u64,
-            Some((_, esp)) => {
+            Some(_) => {
                 let backup = if esp.is_some() {
                     hybrid::GPT_BACKUP_SECTORS * hybrid::DISK_SECTOR
                 } else {
@@ -360,17 +360,15 @@ impl<'a> IsoBuilder<'a> {
             let at = lba as usize * SECTOR;
             head[at..at + bytes.len()].copy_from_slice(bytes);
         };
-        let system_area = hybrid.as_ref().map(|(code, esp)| SystemArea {
+        let system_area = options.hybrid.as_ref().map(|hybrid| SystemArea {
             image_len: len,
-            bios: code
+            bios: hybrid
+                .mbr_code
                 .as_deref()
                 .zip(boot.as_ref().and_then(|boot| boot.bios))
                 .map(|(code, (bios, _))| (code, file_lbas[bios])),
             esp: esp.map(|(node, len)| (u64::from(file_lbas[node]) * 4, len)),
-            seed: options
-                .hybrid
-                .as_ref()
-                .map_or(&[][..], |hybrid| &hybrid.seed),
+            seed: &hybrid.seed,
         });
         if let Some(system_area) = &system_area {
             put(0, &system_area.system_area());
@@ -537,9 +535,6 @@ impl<'a> IsoBuilder<'a> {
         }
         if let Some((node, len)) = bios {
             let path = self.path(node);
-            if len < 64 {
-                return Err(IsoError::BootImageTooShort { path, len });
-            }
             let Kind::File { contents, .. } = &mut self.nodes[node].kind else {
                 return Err(IsoError::NoBootImage { path });
             };
@@ -555,10 +550,15 @@ impl<'a> IsoBuilder<'a> {
         if let Some((node, _)) = boot.bios {
             if let Kind::File {
                 contents: Contents::Bytes(bytes),
-                ..
+                len,
             } = &mut self.nodes[node].kind
+                && !el_torito::patch_boot_info_table(bytes, PVD_LBA, file_lbas[node])
             {
-                el_torito::patch_boot_info_table(bytes, PVD_LBA, file_lbas[node]);
+                let len = *len;
+                return Err(IsoError::BootImageTooShort {
+                    path: self.path(node),
+                    len,
+                });
             }
             entries.push(BootEntry {
                 platform: el_torito::PLATFORM_X86,
@@ -577,25 +577,6 @@ impl<'a> IsoBuilder<'a> {
             *contents = Contents::Bytes(el_torito::catalog(&entries).to_vec());
         }
         Ok(())
-    }
-
-    /// Checks the hybrid options; returns the MBR code and the EFI image.
-    fn check_hybrid<'o>(
-        &self,
-        hybrid: &'o Hybrid,
-        boot: Option<&Boot>,
-    ) -> Result<(Option<&'o [u8]>, Option<(usize, u64)>), IsoError> {
-        let boot = boot.ok_or(IsoError::HybridWithoutBoot)?;
-        let code = hybrid.mbr_code.as_deref();
-        if let Some(code) = code {
-            if code.len() > hybrid::MBR_CODE_LEN {
-                return Err(IsoError::MbrCodeTooLong(code.len()));
-            }
-            if boot.bios.is_none() {
-                return Err(IsoError::MbrCodeWithoutBios);
-            }
-        }
-        Ok((code, boot.efi))
     }
 
     fn lookup_path(&self, path: &str) -> Option<usize> {
@@ -867,6 +848,20 @@ struct RecordPlan {
     /// Where the system use parts after the first go, relative to the
     /// continuation area's first sector.
     continuations: Vec<Location>,
+}
+
+/// Checks the hybrid options against the boot entries.
+fn check_hybrid(hybrid: &Hybrid, boot: Option<&Boot>) -> Result<(), IsoError> {
+    let boot = boot.ok_or(IsoError::HybridWithoutBoot)?;
+    if let Some(code) = &hybrid.mbr_code {
+        if code.len() > hybrid::MBR_CODE_LEN {
+            return Err(IsoError::MbrCodeTooLong(code.len()));
+        }
+        if boot.bios.is_none() {
+            return Err(IsoError::MbrCodeWithoutBios);
+        }
+    }
+    Ok(())
 }
 
 fn read_all(contents: &mut Contents<'_>, len: u64, path: &str) -> Result<Vec<u8>, IsoError> {
