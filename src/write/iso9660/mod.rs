@@ -272,15 +272,9 @@ impl<'a> IsoBuilder<'a> {
             Some(el_torito) => Some(self.prepare_boot(el_torito)?),
             None => None,
         };
-        let iso = View::new(&self, false);
-        let joliet = View::new(&self, true);
-        let count = iso.dirs.len().max(joliet.dirs.len());
-        if count > usize::from(u16::MAX) {
-            return Err(IsoError::TooManyDirectories { count });
+        if let Some(hybrid) = &options.hybrid {
+            check_hybrid(hybrid, boot.as_ref())?;
         }
-        let mut continuation_area = ContinuationArea::default();
-        let iso_plan = self.plan_directories(&iso, &date, Some(&mut continuation_area));
-        let joliet_plan = self.plan_directories(&joliet, &date, None);
 
         // Sector addresses, in the order of the module doc.
         let mut sectors_used = Allocator {
@@ -289,22 +283,20 @@ impl<'a> IsoBuilder<'a> {
         let boot_record_lba = boot.as_ref().map(|_| sectors_used.take(1));
         let joliet_descriptor_lba = sectors_used.take(1);
         let terminator_lba = sectors_used.take(1);
-        let iso_path_tables = PathTables::place(&iso, &mut sectors_used);
-        let joliet_path_tables = PathTables::place(&joliet, &mut sectors_used);
-        let iso_extents: Vec<u32> = iso_plan
-            .iter()
-            .map(|dir| sectors_used.take(dir.sectors))
-            .collect();
+        let mut continuation_area = ContinuationArea::default();
+        let mut iso =
+            self.plan_tree(View::new(&self, false), &date, Some(&mut continuation_area))?;
+        let mut joliet = self.plan_tree(View::new(&self, true), &date, None)?;
+        iso.place_path_tables(&mut sectors_used);
+        joliet.place_path_tables(&mut sectors_used);
+        iso.place_directories(&mut sectors_used);
         let continuation_lba = sectors_used.take(continuation_area.sectors());
-        let joliet_extents: Vec<u32> = joliet_plan
-            .iter()
-            .map(|dir| sectors_used.take(dir.sectors))
-            .collect();
+        joliet.place_directories(&mut sectors_used);
         let head_sectors = sectors_used.next;
         let mut file_lbas = vec![0u32; self.nodes.len()];
         let mut file_order = Vec::new();
-        for &dir in &iso.dirs {
-            for &(_, child) in &iso.children[dir] {
+        for &dir in &iso.view.dirs {
+            for &(_, child) in &iso.view.children[dir] {
                 if let Kind::File { len, .. } = self.nodes[child].kind {
                     if len > 0 {
                         file_lbas[child] = sectors_used.take(sectors(len));
@@ -313,44 +305,10 @@ impl<'a> IsoBuilder<'a> {
                 }
             }
         }
-        let data_sectors = sectors_used.next;
-        if let Some(hybrid) = &options.hybrid {
-            check_hybrid(hybrid, boot.as_ref())?;
-        }
         let esp = boot.as_ref().and_then(|boot| boot.efi);
-        let len = match &options.hybrid {
-            None => data_sectors * SECTOR as u64,
-            Some(_) => {
-                let backup = if esp.is_some() {
-                    hybrid::GPT_BACKUP_SECTORS * hybrid::DISK_SECTOR
-                } else {
-                    0
-                };
-                (data_sectors * SECTOR as u64 + backup).next_multiple_of(hybrid::CYLINDER)
-            }
-        };
+        let len = image_len(sectors_used.next, options.hybrid.is_some(), esp.is_some());
         let volume_sectors =
             u32::try_from(len / SECTOR as u64).map_err(|_| IsoError::ImageTooLarge)?;
-
-        // Where every node lives, in each tree.
-        let extents = |extents: &[u32], view: &View, plan: &[DirectoryPlan]| {
-            let mut place: Vec<(u32, u32)> = self
-                .nodes
-                .iter()
-                .enumerate()
-                .map(|(node, entry)| match entry.kind {
-                    Kind::File { len, .. } => (file_lbas[node], len as u32),
-                    _ => (0, 0),
-                })
-                .collect();
-            for ((&dir, &extent), planned) in view.dirs.iter().zip(extents).zip(plan) {
-                place[dir] = (extent, (planned.sectors * SECTOR as u64) as u32);
-            }
-            place
-        };
-        let iso_places = extents(&iso_extents, &iso, &iso_plan);
-        let joliet_places = extents(&joliet_extents, &joliet, &joliet_plan);
-
         if let Some(boot) = &boot {
             self.finish_boot(boot, &file_lbas)?;
         }
@@ -373,8 +331,7 @@ impl<'a> IsoBuilder<'a> {
         if let Some(system_area) = &system_area {
             put(0, &system_area.system_area());
         }
-        let long_date = date.long();
-        let volume_id: String = names::d_characters(options.volume_id.as_bytes())
+        let iso_volume_id: String = names::d_characters(options.volume_id.as_bytes())
             .chars()
             .take(VOLUME_ID_LEN)
             .collect();
@@ -383,22 +340,17 @@ impl<'a> IsoBuilder<'a> {
             .chars()
             .take(JOLIET_VOLUME_ID_LEN)
             .collect();
-        for (lba, flavour, volume_id, tables, places) in [
+        let mut continuations = vec![0; continuation_area.sectors() as usize * SECTOR];
+        for (tree, descriptor_lba, flavour, volume_id) in [
+            (&iso, PVD_LBA, Flavour::Primary, &iso_volume_id),
             (
-                PVD_LBA,
-                Flavour::Primary,
-                &volume_id,
-                &iso_path_tables,
-                &iso_places,
-            ),
-            (
+                &joliet,
                 joliet_descriptor_lba,
                 Flavour::Joliet,
                 &joliet_volume_id,
-                &joliet_path_tables,
-                &joliet_places,
             ),
         ] {
+            let places = self.places(tree, &file_lbas);
             let (extent, length) = places[ROOT];
             let root_record = Record {
                 identifier: SELF_ID,
@@ -412,65 +364,37 @@ impl<'a> IsoBuilder<'a> {
                 flavour,
                 volume_id,
                 volume_sectors,
-                path_table_len: tables.len as u32,
-                l_path_table: tables.l_lba,
-                m_path_table: tables.m_lba,
+                path_table_len: tree.path_tables.len as u32,
+                l_path_table: tree.path_tables.l_lba,
+                m_path_table: tree.path_tables.m_lba,
                 root_record: &root_record.encode(),
-                date: long_date,
+                date: date.long(),
             };
-            put(lba, &volume.encode());
+            put(descriptor_lba, &volume.encode());
+            let entries = tree.view.path_entries(&places);
+            put(
+                tree.path_tables.l_lba,
+                &descriptor::path_table(&entries, false),
+            );
+            put(
+                tree.path_tables.m_lba,
+                &descriptor::path_table(&entries, true),
+            );
+            for (dir, &extent) in tree.plan.iter().zip(&tree.extents) {
+                let records = self.encode_directory(
+                    dir,
+                    &places,
+                    &date,
+                    continuation_lba,
+                    &mut continuations,
+                );
+                put(extent, &records);
+            }
         }
         if let (Some(lba), Some(boot)) = (boot_record_lba, &boot) {
             put(lba, &el_torito::boot_record(file_lbas[boot.catalog]));
         }
         put(terminator_lba, &descriptor::terminator());
-        for (tables, view, places) in [
-            (&iso_path_tables, &iso, &iso_places),
-            (&joliet_path_tables, &joliet, &joliet_places),
-        ] {
-            let entries = view.path_entries(places);
-            put(tables.l_lba, &descriptor::path_table(&entries, false));
-            put(tables.m_lba, &descriptor::path_table(&entries, true));
-        }
-        let mut continuations = vec![0; continuation_area.sectors() as usize * SECTOR];
-        for (plan, extents, places) in [
-            (&iso_plan, &iso_extents, &iso_places),
-            (&joliet_plan, &joliet_extents, &joliet_places),
-        ] {
-            for (dir, &extent) in plan.iter().zip(extents) {
-                let mut packer = SectorPacker::default();
-                for planned in &dir.records {
-                    let (target_extent, target_len) = places[planned.target];
-                    let locations: Vec<Location> = planned
-                        .continuations
-                        .iter()
-                        .map(|location| Location {
-                            sector: location.sector + continuation_lba,
-                            ..*location
-                        })
-                        .collect();
-                    let parts = planned
-                        .system_use
-                        .as_ref()
-                        .map(|system_use| system_use.encode(&locations))
-                        .unwrap_or_default();
-                    for (part, location) in parts.iter().skip(1).zip(&planned.continuations) {
-                        let at = location.sector as usize * SECTOR + location.offset as usize;
-                        continuations[at..at + part.len()].copy_from_slice(part);
-                    }
-                    let record = Record {
-                        identifier: &planned.identifier,
-                        extent: target_extent,
-                        length: target_len,
-                        is_dir: matches!(self.nodes[planned.target].kind, Kind::Directory(_)),
-                        date: date.short(),
-                        system_use: parts.first().map_or(&[][..], Vec::as_slice),
-                    };
-                    packer.push(&record.encode());
-                }
-                put(extent, &packer.finish());
-            }
-        }
         put(continuation_lba, &continuations);
 
         let backup_gpt = system_area.as_ref().and_then(SystemArea::backup_gpt);
@@ -478,12 +402,9 @@ impl<'a> IsoBuilder<'a> {
         let mut nodes: Vec<Option<Node<'a>>> = self.nodes.into_iter().map(Some).collect();
         let files = file_order
             .into_iter()
-            .filter_map(|node| {
-                let node_entry = nodes[node].take()?;
-                match node_entry.kind {
-                    Kind::File { len, contents } => Some((paths[node].clone(), len, contents)),
-                    _ => None,
-                }
+            .filter_map(|node| match nodes[node].take()?.kind {
+                Kind::File { len, contents } => Some((paths[node].clone(), len, contents)),
+                _ => None,
             })
             .collect();
         Ok(IsoImage {
@@ -492,6 +413,66 @@ impl<'a> IsoBuilder<'a> {
             len,
             backup_gpt,
         })
+    }
+
+    /// Where every node lives in `tree`: first sector and length.
+    fn places(&self, tree: &PlannedTree, file_lbas: &[u32]) -> Vec<(u32, u32)> {
+        let mut places: Vec<(u32, u32)> = self
+            .nodes
+            .iter()
+            .zip(file_lbas)
+            .map(|(node, &lba)| match node.kind {
+                Kind::File { len, .. } => (lba, len as u32),
+                _ => (0, 0),
+            })
+            .collect();
+        for ((&dir, &extent), planned) in tree.view.dirs.iter().zip(&tree.extents).zip(&tree.plan) {
+            places[dir] = (extent, (planned.sectors * SECTOR as u64) as u32);
+        }
+        places
+    }
+
+    /// A directory's records, packed into sectors; their Rock Ridge
+    /// overflow goes into `continuations`, the area at `continuation_lba`.
+    fn encode_directory(
+        &self,
+        dir: &DirectoryPlan,
+        places: &[(u32, u32)],
+        date: &DateTime,
+        continuation_lba: u32,
+        continuations: &mut [u8],
+    ) -> Vec<u8> {
+        let mut packer = SectorPacker::default();
+        for planned in &dir.records {
+            let locations: Vec<Location> = planned
+                .continuations
+                .iter()
+                .map(|location| Location {
+                    sector: location.sector + continuation_lba,
+                    ..*location
+                })
+                .collect();
+            let parts = planned
+                .system_use
+                .as_ref()
+                .map(|system_use| system_use.encode(&locations))
+                .unwrap_or_default();
+            for (part, location) in parts.iter().skip(1).zip(&planned.continuations) {
+                let at = location.sector as usize * SECTOR + location.offset as usize;
+                continuations[at..at + part.len()].copy_from_slice(part);
+            }
+            let (extent, length) = places[planned.target];
+            let record = Record {
+                identifier: &planned.identifier,
+                extent,
+                length,
+                is_dir: matches!(self.nodes[planned.target].kind, Kind::Directory(_)),
+                date: date.short(),
+                system_use: parts.first().map_or(&[][..], Vec::as_slice),
+            };
+            packer.push(&record.encode());
+        }
+        packer.finish()
     }
 
     /// Adds the catalog and reads the BIOS image into memory.
@@ -597,13 +578,18 @@ impl<'a> IsoBuilder<'a> {
     /// The records of every directory of `view`: ".", "..", then the
     /// children; with Rock Ridge if `continuation_area` is given, whose
     /// overflow goes there.
-    fn plan_directories(
+    fn plan_tree(
         &self,
-        view: &View,
+        view: View,
         date: &DateTime,
         mut continuation_area: Option<&mut ContinuationArea>,
-    ) -> Vec<DirectoryPlan> {
-        view.dirs
+    ) -> Result<PlannedTree, IsoError> {
+        let count = view.dirs.len();
+        if count > usize::from(u16::MAX) {
+            return Err(IsoError::TooManyDirectories { count });
+        }
+        let plan = view
+            .dirs
             .iter()
             .map(|&dir| {
                 let parent = self.nodes[dir].parent;
@@ -654,7 +640,13 @@ impl<'a> IsoBuilder<'a> {
                     sectors: sectors(packer.finish().len() as u64),
                 }
             })
-            .collect()
+            .collect();
+        Ok(PlannedTree {
+            view,
+            plan,
+            path_tables: PathTables::default(),
+            extents: Vec::new(),
+        })
     }
 
     /// The Rock Ridge entries of the `index`th record of a directory (0 is
@@ -803,22 +795,42 @@ impl View {
 }
 
 /// A tree's L and M path tables: their length and first sectors.
+#[derive(Default)]
 struct PathTables {
     len: usize,
     l_lba: u32,
     m_lba: u32,
 }
 
-impl PathTables {
-    fn place(view: &View, sectors_used: &mut Allocator) -> PathTables {
+/// One of the two directory trees with its directories' records, and
+/// once placed, its path tables' and directories' sectors.
+struct PlannedTree {
+    view: View,
+    /// Per directory, in `view.dirs` order.
+    plan: Vec<DirectoryPlan>,
+    path_tables: PathTables,
+    extents: Vec<u32>,
+}
+
+impl PlannedTree {
+    fn place_path_tables(&mut self, sectors_used: &mut Allocator) {
+        let view = &self.view;
         let len =
             descriptor::path_table_len(view.dirs.iter().map(|&dir| view.identifiers[dir].len()));
         let table_sectors = sectors(len as u64);
-        PathTables {
+        self.path_tables = PathTables {
             len,
             l_lba: sectors_used.take(table_sectors),
             m_lba: sectors_used.take(table_sectors),
-        }
+        };
+    }
+
+    fn place_directories(&mut self, sectors_used: &mut Allocator) {
+        self.extents = self
+            .plan
+            .iter()
+            .map(|dir| sectors_used.take(dir.sectors))
+            .collect();
     }
 }
 
@@ -862,6 +874,21 @@ fn check_hybrid(hybrid: &Hybrid, boot: Option<&Boot>) -> Result<(), IsoError> {
         }
     }
     Ok(())
+}
+
+/// The image's length for `data_sectors` of volume: hybrid images end on a
+/// whole cylinder, after room for the backup GPT if there is one.
+fn image_len(data_sectors: u64, hybrid: bool, gpt: bool) -> u64 {
+    let data = data_sectors * SECTOR as u64;
+    if !hybrid {
+        return data;
+    }
+    let backup = if gpt {
+        hybrid::GPT_BACKUP_SECTORS * hybrid::DISK_SECTOR
+    } else {
+        0
+    };
+    (data + backup).next_multiple_of(hybrid::CYLINDER)
 }
 
 fn read_all(contents: &mut Contents<'_>, len: u64, path: &str) -> Result<Vec<u8>, IsoError> {
