@@ -123,7 +123,9 @@ pub enum IsoError {
         declared: u64,
         actual: u64,
     },
-    #[error("writing the ISO image failed at `{path}` (is the output's disk full?)")]
+    #[error(
+        "writing the ISO image failed at `{path}` (reading its contents, or writing the output: is the disk full?)"
+    )]
     Io { path: String, source: io::Error },
 }
 
