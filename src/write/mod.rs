@@ -12,6 +12,7 @@ pub mod cpio;
 pub mod fat;
 pub mod grub;
 pub mod gzip;
+pub mod iso9660;
 pub mod tar;
 pub mod uki;
 
