@@ -16,7 +16,9 @@ packages=(
 # Debian 12 machines here carry qemu-utils from bookworm-backports; the QEMU
 # system emulator must come from the same suite or apt refuses to mix them.
 backports=/etc/apt/sources.list.d/ossify-test-backports.list
-backports_packages=()
+backports_packages=(
+  qemu-system-x86                # tests/boot.rs boots what ossify builds, under TCG
+)
 
 install_packages() {
   local missing=()

@@ -2,6 +2,7 @@
 //! OCI images built byte by byte (pushed to it with skopeo, or imported
 //! into a cache), and running the ossify binary.
 
+pub mod boot;
 pub mod layer_builder;
 pub mod layout;
 pub mod registry;
