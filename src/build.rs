@@ -10,9 +10,10 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::assemble::{self, ImageConfig, ImageError, Images, files::Host, go_json};
+use crate::bootloader::Bootloader;
 use crate::config::{Config, Located};
 use crate::image::{self, Progress, Reference, ResolvedImage, Resolver, Store};
-use crate::output::manifest::{ImageRecord, Manifest, OutputRecord, VERSION};
+use crate::output::manifest::{HostFileRecord, ImageRecord, Manifest, OutputRecord, VERSION};
 use crate::output::{self, Destination, Format, OutputError};
 use crate::tree::layer::Layer;
 use crate::tree::{Compression, Tree};
@@ -24,6 +25,8 @@ pub struct Request<'a> {
     pub source_date_epoch: u64,
     /// The image cache; `None` for the default location.
     pub cache_dir: Option<PathBuf>,
+    /// The boot image given on the command line, over the config's `boot:`.
+    pub boot_image: Option<String>,
     pub resolve: image::Options,
     pub progress: Arc<dyn Progress>,
     /// Reports each stage as it starts.
@@ -38,8 +41,15 @@ pub enum BuildError {
         position: crate::config::Position,
         source: image::Error,
     },
+    #[error("--boot-image: {0}")]
+    BootImage(image::Error),
     #[error(transparent)]
     Image(#[from] image::Error),
+    #[error("cannot read boot image {reference}: {source}")]
+    BootImageContents {
+        reference: String,
+        source: ImageError,
+    },
     #[error(transparent)]
     Assemble(#[from] assemble::Error),
     #[error(transparent)]
@@ -52,7 +62,13 @@ pub enum BuildError {
 /// also written beside the outputs (except when streaming to stdout).
 pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildError> {
     output::check_supported(request.formats)?;
-    let references = references(config)?;
+    let mut references = references(config)?;
+    let boot_image = if request.formats.iter().any(|f| f.needs_bootloader()) {
+        boot_image(config, request)?
+    } else {
+        None
+    };
+    references.extend(boot_image.clone());
     let store = match &request.cache_dir {
         Some(dir) => Store::open(dir)?,
         None => Store::open(Store::default_dir()?)?,
@@ -95,6 +111,25 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         host,
     };
     let root = assemble::assemble(config, &images, &options)?;
+    let bootloader = match &boot_image {
+        Some((written, _)) => Some(Bootloader::from_image(
+            written.clone(),
+            images
+                .filesystem(written, request.source_date_epoch)
+                .map_err(|source| BuildError::BootImageContents {
+                    reference: written.clone(),
+                    source,
+                })?,
+        )),
+        None if request.formats.iter().any(|f| f.needs_bootloader()) => {
+            request.progress.warning(
+                "no boot image named (--boot-image or `boot: image:`): using this host's \
+                 bootloader files; their digests go into the manifest",
+            );
+            Some(Bootloader::host())
+        }
+        None => None,
+    };
 
     let names: Vec<&str> = request.formats.iter().map(|f| f.name()).collect();
     (request.stage)(&format!("writing {}", names.join(", ")));
@@ -103,6 +138,8 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         request.formats,
         request.destination,
         request.source_date_epoch,
+        bootloader.as_ref(),
+        &resolver.platform().architecture,
     )?;
 
     let manifest = Manifest {
@@ -126,6 +163,15 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
                 sha256: w.file.sha256.clone(),
             })
             .collect(),
+        host_files: bootloader
+            .map(|b| b.host_files())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| HostFileRecord {
+                path: f.path,
+                sha256: f.sha256,
+            })
+            .collect(),
     };
     if let Some(path) = request.destination.manifest_path() {
         output::write_bytes(&path, &manifest.to_json())?;
@@ -137,6 +183,28 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// The boot image to take bootloader files from, as written and parsed:
+/// the command line's, else the config's `boot: image:`.
+fn boot_image(
+    config: &Config,
+    request: &Request<'_>,
+) -> Result<Option<(String, Reference)>, BuildError> {
+    if let Some(written) = &request.boot_image {
+        let reference = Reference::from_str(written).map_err(BuildError::BootImage)?;
+        return Ok(Some((written.clone(), reference)));
+    }
+    match &config.boot {
+        Some(boot) => match Reference::from_str(&boot.value.image) {
+            Ok(reference) => Ok(Some((boot.value.image.clone(), reference))),
+            Err(source) => Err(BuildError::Reference {
+                position: boot.position.clone(),
+                source,
+            }),
+        },
+        None => Ok(None),
+    }
 }
 
 /// Every image reference of `config`, as written and parsed, in build order.

@@ -106,12 +106,8 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     for warning in &loaded.warnings {
         progress.warn(warning.to_string());
     }
-    for (given, what) in [(&args.boot_image, "--boot-image"), (&args.size, "--size")] {
-        if given.is_some() {
-            progress.warn(format!(
-                "{what} is for ISO and disk formats, which this version does not build; ignored"
-            ));
-        }
+    if args.size.is_some() {
+        progress.warn("--size is for disk formats, which this version does not build; ignored");
     }
     if let Destination::Directory { dir, .. } = &plan.destination {
         std::fs::create_dir_all(dir)
@@ -131,6 +127,7 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         destination: &plan.destination,
         source_date_epoch: args.source_date_epoch,
         cache_dir: args.images.cache.cache_dir.clone(),
+        boot_image: args.boot_image.clone(),
         resolve,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,

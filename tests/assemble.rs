@@ -300,8 +300,15 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
         name: "t".into(),
     };
     let formats = [Format::Tar, Format::KernelInitrd, Format::TarKernelInitrd];
-    let written =
-        output::write_all(assemble(CONFIG).unwrap(), &formats, &destination, EPOCH).unwrap();
+    let written = output::write_all(
+        assemble(CONFIG).unwrap(),
+        &formats,
+        &destination,
+        EPOCH,
+        None,
+        "amd64",
+    )
+    .unwrap();
     let mut names: Vec<String> = written
         .iter()
         .map(|w| {
@@ -372,8 +379,15 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
         dir: again.path().to_owned(),
         name: "t".into(),
     };
-    let rewritten =
-        output::write_all(assemble(CONFIG).unwrap(), &formats, &destination, EPOCH).unwrap();
+    let rewritten = output::write_all(
+        assemble(CONFIG).unwrap(),
+        &formats,
+        &destination,
+        EPOCH,
+        None,
+        "amd64",
+    )
+    .unwrap();
     let digests =
         |w: &[output::Written]| w.iter().map(|w| w.file.sha256.clone()).collect::<Vec<_>>();
     assert_eq!(digests(&written), digests(&rewritten));

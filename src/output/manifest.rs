@@ -14,6 +14,10 @@ pub struct Manifest {
     /// Every image used, in configuration order, each once.
     pub images: Vec<ImageRecord>,
     pub outputs: Vec<OutputRecord>,
+    /// Bootloader files taken from the host because no boot image was
+    /// named; absent when there were none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_files: Vec<HostFileRecord>,
 }
 
 /// An image as asked for and as resolved.
@@ -32,6 +36,13 @@ pub struct OutputRecord {
     pub format: String,
     pub file: String,
     pub size: u64,
+    pub sha256: String,
+}
+
+/// A file read from the host's filesystem.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HostFileRecord {
+    pub path: String,
     pub sha256: String,
 }
 

@@ -3,19 +3,28 @@
 
 pub mod atomic;
 mod boot;
+mod bootable;
+mod efi;
+mod iso;
 pub mod manifest;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Seek, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use thiserror::Error;
 
+use crate::bootloader::{Bootloader, BootloaderError};
 use crate::tree::{Kind, Metadata, Tree};
+use crate::write::fat::FatError;
+use crate::write::grub::GrubError;
+use crate::write::iso9660::IsoError;
+use crate::write::uki::UkiError;
 use crate::write::{self, WriteError};
 use atomic::{AtomicFile, Finished};
+use bootable::Bootable;
 
 /// An output format, named as `linuxkit build --format` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -124,7 +133,35 @@ impl Format {
 
     /// The formats this version of ossify can write.
     pub fn supported() -> &'static [Format] {
-        &[Format::KernelInitrd, Format::TarKernelInitrd, Format::Tar]
+        &[
+            Format::KernelInitrd,
+            Format::TarKernelInitrd,
+            Format::Tar,
+            Format::Uki,
+            Format::IsoBios,
+            Format::IsoEfi,
+            Format::IsoEfiInitrd,
+            Format::Iso,
+        ]
+    }
+
+    /// Whether the format needs bootloader files (from a boot image).
+    pub fn needs_bootloader(self) -> bool {
+        matches!(
+            self,
+            Format::Uki
+                | Format::IsoBios
+                | Format::IsoEfi
+                | Format::IsoEfiInitrd
+                | Format::Iso
+                | Format::RawBios
+                | Format::RawEfi
+                | Format::Qcow2Bios
+                | Format::Qcow2Efi
+                | Format::Vhd
+                | Format::DynamicVhd
+                | Format::Vmdk
+        )
     }
 }
 
@@ -213,9 +250,32 @@ pub enum OutputError {
     #[error("cannot write {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
     #[error("cannot write {}: {source}", path.display())]
-    Archive { path: PathBuf, source: WriteError },
+    Format { path: PathBuf, source: FormatError },
+    #[error(
+        "format {0} needs bootloader files; name a boot image with --boot-image or `boot: image:`"
+    )]
+    NoBootloader(Format),
     #[error("format {0} is not supported yet; this version writes: {list}", list = supported_names())]
     Unsupported(Format),
+}
+
+/// Writing one format's bytes failed.
+#[derive(Debug, Error)]
+pub enum FormatError {
+    #[error(transparent)]
+    Archive(#[from] WriteError),
+    #[error(transparent)]
+    Bootloader(#[from] BootloaderError),
+    #[error(transparent)]
+    Fat(#[from] FatError),
+    #[error(transparent)]
+    Uki(#[from] UkiError),
+    #[error(transparent)]
+    Iso(#[from] IsoError),
+    #[error(transparent)]
+    Grub(#[from] GrubError),
+    #[error(transparent)]
+    Io(#[from] io::Error),
 }
 
 /// One file written by a build.
@@ -237,12 +297,15 @@ pub fn check_supported(formats: &[Format]) -> Result<(), OutputError> {
 /// Writes `tree` in every format of `formats` to `destination`. Dates are
 /// clamped to `source_date_epoch`. The tree is consumed: formats built
 /// from an initrd take the boot files out of it, after the formats that
-/// hold the whole tree are written.
+/// hold the whole tree are written. Bootable formats take their bootloader
+/// files from `bootloader`, for `architecture`.
 pub fn write_all(
     mut tree: Tree,
     formats: &[Format],
     destination: &Destination,
     source_date_epoch: u64,
+    bootloader: Option<&Bootloader>,
+    architecture: &str,
 ) -> Result<Vec<Written>, OutputError> {
     check_supported(formats)?;
     let name = destination.name();
@@ -250,9 +313,9 @@ pub fn write_all(
     if formats.contains(&Format::Tar) {
         if *destination == Destination::Stdout {
             let mut stdout = write::tar::write(&tree, io::stdout().lock(), source_date_epoch)
-                .map_err(|source| OutputError::Archive {
+                .map_err(|source| OutputError::Format {
                     path: "-".into(),
-                    source,
+                    source: source.into(),
                 })?;
             stdout.flush().map_err(|source| OutputError::Io {
                 path: "-".into(),
@@ -272,7 +335,7 @@ pub fn write_all(
     let initrd_formats: Vec<Format> = formats
         .iter()
         .copied()
-        .filter(|f| matches!(f, Format::KernelInitrd | Format::TarKernelInitrd))
+        .filter(|f| *f != Format::Tar)
         .collect();
     if initrd_formats.is_empty() {
         return Ok(written);
@@ -280,19 +343,41 @@ pub fn write_all(
     let scratch = destination
         .path("")
         .parent()
-        .map(Path::to_owned)
-        .unwrap_or_default();
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_owned);
     let io_error = |source| OutputError::Io {
         path: scratch.clone(),
         source,
     };
     let boot = boot::split(&mut tree).map_err(io_error)?;
     let mut initrd = initrd(&tree, &boot.ucode, &scratch, source_date_epoch)?;
+    drop(tree);
     let initrd_len = initrd.stream_position().map_err(io_error)?;
+    let mut initrd_bytes = Vec::new();
     for format in initrd_formats {
         let names = format.file_names(&name);
         initrd.rewind().map_err(io_error)?;
-        if format == Format::KernelInitrd {
+        if format.needs_bootloader() {
+            let Some(bootloader) = bootloader else {
+                return Err(OutputError::NoBootloader(format));
+            };
+            if initrd_bytes.is_empty() {
+                initrd.read_to_end(&mut initrd_bytes).map_err(io_error)?;
+            }
+            let cmdline = String::from_utf8_lossy(&boot.cmdline);
+            let system = Bootable::new(
+                &name,
+                &boot.kernel,
+                &initrd_bytes,
+                &cmdline,
+                source_date_epoch,
+                architecture,
+                bootloader,
+            );
+            let path = destination.path(&names[0]);
+            let file = write_file(&path, |out| write_bootable(&system, format, &scratch, out))?;
+            written.push(Written { format, file });
+        } else if format == Format::KernelInitrd {
             // LinuxKit writes only the parts that are not empty.
             if !boot.kernel.is_empty() {
                 let file = write_file(&destination.path(&names[0]), |out| {
@@ -330,13 +415,35 @@ pub fn write_all(
     Ok(written)
 }
 
+/// Writes one bootable format of `system` to `out`.
+fn write_bootable(
+    system: &Bootable<'_>,
+    format: Format,
+    scratch: &Path,
+    out: &mut dyn Write,
+) -> Result<(), FormatError> {
+    let firmware = |bios, efi| iso::Firmware { bios, efi };
+    match format {
+        Format::Uki => {
+            efi::uki(system)?.write(out)?;
+            Ok(())
+        }
+        Format::IsoBios => iso::write(system, firmware(true, false), scratch, out),
+        Format::IsoEfi | Format::IsoEfiInitrd => {
+            iso::write(system, firmware(false, true), scratch, out)
+        }
+        Format::Iso => iso::write(system, firmware(true, true), scratch, out),
+        other => unreachable!("{other} is not in Format::supported()"),
+    }
+}
+
 /// A file at the top of a tree just made, where no insert can fail.
 fn add_file(tree: &mut Tree, name: &str, blob: crate::tree::Blob, mtime: u64) {
     tree.insert(name, Kind::File(blob), Metadata::new(0o644, mtime))
         .expect("a plain name in a new tree always inserts");
 }
 
-fn copy(from: &mut impl io::Read, to: &mut dyn Write) -> Result<(), WriteError> {
+fn copy(from: &mut impl Read, to: &mut dyn Write) -> Result<(), WriteError> {
     io::copy(from, to)
         .map(drop)
         .map_err(|e| WriteError::io(b"", e))
@@ -348,18 +455,18 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<Finished, OutputError> {
 }
 
 /// Writes one output file atomically through `fill`.
-fn write_file(
+fn write_file<E: Into<FormatError>>(
     path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> Result<(), WriteError>,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
 ) -> Result<Finished, OutputError> {
     let io_error = |source| OutputError::Io {
         path: path.to_owned(),
         source,
     };
     let mut out = atomic::buffered(AtomicFile::create(path).map_err(io_error)?);
-    fill(&mut out).map_err(|source| OutputError::Archive {
+    fill(&mut out).map_err(|source| OutputError::Format {
         path: path.to_owned(),
-        source,
+        source: source.into(),
     })?;
     let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
     file.commit().map_err(io_error)
@@ -373,11 +480,6 @@ fn initrd(
     dir: &Path,
     source_date_epoch: u64,
 ) -> Result<File, OutputError> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
     let io_error = |source| OutputError::Io {
         path: dir.to_owned(),
         source,
@@ -385,9 +487,9 @@ fn initrd(
     let mut file = tempfile::tempfile_in(dir).map_err(io_error)?;
     file.write_all(ucode).map_err(io_error)?;
     let gzip = write::cpio::write(tree, write::gzip::encoder(&mut file), source_date_epoch)
-        .map_err(|source| OutputError::Archive {
+        .map_err(|source| OutputError::Format {
             path: dir.join("initrd"),
-            source,
+            source: source.into(),
         })?;
     gzip.finish().map_err(io_error)?;
     Ok(file)

@@ -113,6 +113,28 @@ impl Tree {
         }
     }
 
+    /// The node at `path` with every symlink followed, the last component's
+    /// too, inside the tree; `None` when the path leads nowhere or loops.
+    pub fn lookup_following(&self, path: impl AsRef<[u8]>) -> Option<NodeId> {
+        let mut path = path.as_ref().to_vec();
+        for _ in 0..resolve::MAX_SYMLINKS {
+            let id = self.lookup(&path)?;
+            let Kind::Symlink(target) = &self.node(id).kind else {
+                return Some(id);
+            };
+            path = if target.starts_with(b"/") {
+                target.clone()
+            } else {
+                let parent = path
+                    .iter()
+                    .rposition(|&byte| byte == b'/')
+                    .map_or(&path[..0], |slash| &path[..=slash]);
+                [parent, target].concat()
+            };
+        }
+        None
+    }
+
     /// Puts a node of `kind` with `metadata` at `path`, creating missing
     /// parents, and returns it.
     ///

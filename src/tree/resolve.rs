@@ -9,7 +9,7 @@
 use super::{Kind, NodeId, Tree, TreeError};
 
 /// Linux's limit on symlinks followed in one lookup (`MAXSYMLINKS`).
-const MAX_SYMLINKS: u32 = 40;
+pub(super) const MAX_SYMLINKS: u32 = 40;
 
 /// Where a path leads: the directory holding its last component and that
 /// component's name, or, for a path ending in `.` or `..` (or naming the

@@ -69,7 +69,9 @@ pub fn qemu(args: &[&str], limit: Duration) -> String {
         .args(["-serial", "stdio", "-monitor", "none"])
         .args(args)
         .output()
-        .expect("qemu-system-x86_64 is missing: apt-get install qemu-system-x86 (scripts/test.sh does)");
+        .expect(
+            "qemu-system-x86_64 is missing: apt-get install qemu-system-x86 (scripts/test.sh does)",
+        );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
