@@ -10,6 +10,7 @@ use thiserror::Error;
 
 pub mod cpio;
 pub mod gzip;
+pub mod partition;
 pub mod tar;
 
 /// The mtime a writer records for `mtime` under `source_date_epoch`.
