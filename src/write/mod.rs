@@ -11,6 +11,8 @@ use thiserror::Error;
 pub mod cpio;
 pub mod gzip;
 pub mod partition;
+pub mod qcow2;
+pub mod raw_image;
 pub mod tar;
 
 /// The mtime a writer records for `mtime` under `source_date_epoch`.
