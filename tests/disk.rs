@@ -11,7 +11,7 @@ use ossify::write::partition::gpt::{
     Gpt, GptPartition, Guid, PlacedPartition, TYPE_EFI_SYSTEM, TYPE_LINUX_FILESYSTEM,
 };
 use ossify::write::partition::mbr::{Mbr, MbrPartition, TYPE_FAT32_LBA, TYPE_LINUX};
-use ossify::write::qcow2;
+use ossify::write::{qcow2, vhd};
 
 const SEED: &[u8] = b"disk-tests";
 /// 24 MiB and 5 sectors: no multiple of any cluster, grain or block size.
@@ -89,6 +89,15 @@ fn test_disk(dir: &Path, name: &str) -> (PathBuf, Gpt) {
             .unwrap();
     }
     (path, gpt)
+}
+
+/// How many `size`-byte chunks of the file at `path` hold non-zero bytes.
+fn nonzero_chunks(path: &Path, size: usize) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let chunks = bytes.chunks(size);
+    chunks
+        .filter(|chunk| chunk.iter().any(|&byte| byte != 0))
+        .count()
 }
 
 #[test]
@@ -267,7 +276,65 @@ fn qcow2_is_clean_identical_and_reproducible() {
     let info = qemu_info(&out, "qcow2");
     assert_eq!(info["format-specific"]["data"]["compat"], "1.1");
     assert_eq!(info["cluster-size"], 65_536);
-    // Only the clusters holding data are allocated.
+    // Only the clusters holding data are allocated: those plus the header,
+    // refcount table and block, L1 table and one L2 table.
+    let cluster = 65_536;
+    let data_clusters = nonzero_chunks(&raw, cluster);
     let size = std::fs::metadata(&out).unwrap().len();
-    assert!(size < 5 * 1024 * 1024, "qcow2 is {size} bytes");
+    assert_eq!(size, ((5 + data_clusters) * cluster) as u64);
+}
+
+const VHD_IDENTITY: vhd::VhdIdentity = vhd::VhdIdentity {
+    unique_id: *Guid::from_bytes([0x5A; 16]).as_bytes(),
+    timestamp: 1_492_533_000,
+};
+
+/// Reads the 512-byte footer at the end of a VHD.
+fn vhd_footer(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes[bytes.len() - 512..].to_vec()
+}
+
+#[test]
+fn fixed_vhd_is_identical_reproducible_and_sized_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, out) = convert_twice(dir.path(), "disk.vhd", |source, path| {
+        let out = File::create(path).unwrap();
+        vhd::write_fixed(source, &out, &VHD_IDENTITY).unwrap();
+    });
+    assert_same_disk(&raw, &out, "vpc");
+    let raw_bytes = std::fs::read(&raw).unwrap();
+    let vhd_bytes = std::fs::read(&out).unwrap();
+    assert_eq!(vhd_bytes.len(), raw_bytes.len() + 512);
+    assert!(vhd_bytes[..raw_bytes.len()] == raw_bytes[..]);
+    let footer = vhd_footer(&out);
+    assert_eq!(&footer[..8], b"conectix");
+    // 2017-04-18 16:30:00 UTC, counted from 2000-01-01.
+    assert_eq!(
+        footer[24..28],
+        (1_492_533_000u32 - 946_684_800).to_be_bytes()
+    );
+    assert_eq!(footer[68..84], [0x5A; 16]);
+}
+
+#[test]
+fn dynamic_vhd_is_identical_reproducible_and_sparse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, out) = convert_twice(dir.path(), "dynamic.vhd", |source, path| {
+        vhd::write_dynamic(source, File::create(path).unwrap(), &VHD_IDENTITY).unwrap();
+    });
+    assert_same_disk(&raw, &out, "vpc");
+    let bytes = std::fs::read(&out).unwrap();
+    // The footer copy at the start equals the footer at the end.
+    assert!(bytes[..512] == vhd_footer(&out)[..]);
+    assert_eq!(&bytes[512..520], b"cxsparse");
+    // Only the 2 MiB blocks holding data are stored, each behind a 512-byte
+    // bitmap, after the footer copy, dynamic header and one-sector BAT.
+    let block = 2 * 1024 * 1024;
+    let raw_blocks = nonzero_chunks(&raw, block);
+    assert_eq!(raw_blocks, 6);
+    assert_eq!(
+        bytes.len(),
+        512 + 1024 + 512 + raw_blocks * (512 + block) + 512
+    );
 }
