@@ -11,7 +11,7 @@ use ossify::write::partition::gpt::{
     Gpt, GptPartition, Guid, PlacedPartition, TYPE_EFI_SYSTEM, TYPE_LINUX_FILESYSTEM,
 };
 use ossify::write::partition::mbr::{Mbr, MbrPartition, TYPE_FAT32_LBA, TYPE_LINUX};
-use ossify::write::{qcow2, vhd};
+use ossify::write::{qcow2, vhd, vmdk};
 
 const SEED: &[u8] = b"disk-tests";
 /// 24 MiB and 5 sectors: no multiple of any cluster, grain or block size.
@@ -337,4 +337,19 @@ fn dynamic_vhd_is_identical_reproducible_and_sparse() {
         bytes.len(),
         512 + 1024 + 512 + raw_blocks * (512 + block) + 512
     );
+}
+
+#[test]
+fn stream_optimized_vmdk_is_clean_identical_and_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, out) = convert_twice(dir.path(), "disk.vmdk", |source, path| {
+        vmdk::write(source, File::create(path).unwrap(), 0x0123_abcd).unwrap();
+    });
+    assert_checks_clean(&out, "vmdk");
+    assert_same_disk(&raw, &out, "vmdk");
+    let info = qemu_info(&out, "vmdk");
+    let specific = &info["format-specific"]["data"];
+    assert_eq!(specific["create-type"], "streamOptimized");
+    assert_eq!(specific["cid"], 0x0123_abcd);
+    assert_eq!(specific["extents"][0]["compressed"], true);
 }

@@ -15,6 +15,7 @@ pub mod qcow2;
 pub mod raw_image;
 pub mod tar;
 pub mod vhd;
+pub mod vmdk;
 
 /// The mtime a writer records for `mtime` under `source_date_epoch`.
 pub fn clamp_mtime(mtime: u64, source_date_epoch: u64) -> u64 {

@@ -40,7 +40,7 @@ pub enum ConvertError {
     Size(u64),
     /// The raw image is larger than the format can describe.
     #[error(
-        "the raw disk image is {size} bytes, more than {format} holds ({max} bytes); use qcow2 or vmdk"
+        "the raw disk image is {size} bytes, more than a {format} image holds ({max} bytes); use qcow2, which has no such limit"
     )]
     TooLarge {
         /// The container format.
