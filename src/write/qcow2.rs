@@ -125,8 +125,7 @@ pub fn write<W: Write>(raw: &File, out: W) -> Result<W, ConvertError> {
     let mut next_l2 = layout.l2_tables;
     let l1_entries = layout.l2_present.iter().map(|&present| {
         if present {
-            next_l2 += 1;
-            (next_l2 - 1) * CLUSTER | COPIED
+            table_entry(&mut next_l2)
         } else {
             0
         }
@@ -141,8 +140,7 @@ pub fn write<W: Write>(raw: &File, out: W) -> Result<W, ConvertError> {
     {
         let l2_entries = range.iter().map(|&used| {
             if used {
-                next_data += 1;
-                (next_data - 1) * CLUSTER | COPIED
+                table_entry(&mut next_data)
             } else {
                 0
             }
@@ -161,6 +159,13 @@ pub fn write<W: Write>(raw: &File, out: W) -> Result<W, ConvertError> {
     }
     out.into_inner()
         .map_err(|error| write_error(error.into_error()))
+}
+
+/// The L1 or L2 entry pointing at cluster `*next`, which it takes.
+fn table_entry(next: &mut u64) -> u64 {
+    let cluster = *next;
+    *next += 1;
+    (cluster * CLUSTER) | COPIED
 }
 
 /// Fills `cluster` with the header (big-endian fields) and zero padding; the

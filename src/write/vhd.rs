@@ -111,9 +111,10 @@ pub fn write_dynamic<W: Write>(
     let mut next_block = first_block;
     for (entry, &used) in bat.chunks_exact_mut(4).zip(&allocated) {
         let sector = if used {
-            next_block += (BITMAP_SIZE + BLOCK_SIZE) as u64;
             // Below MAX_SIZE plus metadata, so well within 32 bits of sectors.
-            ((next_block - (BITMAP_SIZE + BLOCK_SIZE) as u64) / SECTOR as u64) as u32
+            let sector = (next_block / SECTOR as u64) as u32;
+            next_block += (BITMAP_SIZE + BLOCK_SIZE) as u64;
+            sector
         } else {
             BAT_UNUSED
         };
