@@ -137,6 +137,31 @@ fn gpt_is_valid_for_sgdisk_and_listed_by_sfdisk() {
 }
 
 #[test]
+fn protective_mbr_covers_the_disk_and_carries_boot_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, gpt) = test_disk(dir.path(), "bios-gpt.img");
+    let boot_code = pattern(7, 440);
+    let mut mbr = gpt.protective_mbr();
+    mbr.set_boot_code(&boot_code).unwrap();
+    mbr.write(&File::options().write(true).open(&path).unwrap())
+        .unwrap();
+    let verify = run("sgdisk", &["-v", path_str(&path)], "gdisk");
+    assert!(stdout(&verify).contains("No problems found"), "{verify:?}");
+
+    let mut sector = [0; 512];
+    File::open(&path)
+        .unwrap()
+        .read_exact_at(&mut sector, 0)
+        .unwrap();
+    assert_eq!(sector[..440], boot_code[..]);
+    // One entry: not active, CHS 0/0/2, type 0xEE, from sector 1 to the end.
+    assert_eq!(sector[446..451], [0, 0, 2, 0, 0xEE]);
+    assert_eq!(sector[454..458], 1u32.to_le_bytes());
+    assert_eq!(sector[458..462], (DISK_SECTORS as u32 - 1).to_le_bytes());
+    assert_eq!(sector[462..510], [0; 48]);
+}
+
+#[test]
 fn gpt_bytes_are_the_same_for_the_same_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let (first, _) = test_disk(dir.path(), "a.img");

@@ -138,10 +138,9 @@ pub fn write<W: Write>(raw: &File, out: W) -> Result<W, ConvertError> {
         .zip(&layout.l2_present)
         .filter(|(_, present)| **present)
     {
-        let l2_entries =
-            range
-                .iter()
-                .map(|&used| if used { table_entry(&mut next_data) } else { 0 });
+        let l2_entries = range
+            .iter()
+            .map(|&used| if used { table_entry(&mut next_data) } else { 0 });
         write_table(&mut out, l2_entries, 1)?;
     }
 

@@ -236,6 +236,7 @@ fn geometry(total_sectors: u64) -> (u16, u8, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     #[test]
     fn geometry_follows_the_spec_table() {
@@ -247,6 +248,19 @@ mod tests {
         assert_eq!(geometry(40 << 21), (20560, 16, 255));
         // Past the CHS range the geometry saturates.
         assert_eq!(geometry(u64::MAX), (65_535, 16, 255));
+    }
+
+    #[test]
+    fn disks_past_2040_gib_are_refused() {
+        let raw = tempfile::tempfile().unwrap();
+        raw.set_len(MAX_SIZE + 512).unwrap();
+        let identity = VhdIdentity {
+            unique_id: [0; 16],
+            timestamp: 0,
+        };
+        let error = write_dynamic(&raw, io::sink(), &identity).unwrap_err();
+        assert!(matches!(error, ConvertError::TooLarge { size, .. } if size == MAX_SIZE + 512));
+        assert!(error.to_string().contains("use qcow2"), "{error}");
     }
 
     #[test]

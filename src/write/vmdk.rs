@@ -245,3 +245,26 @@ fn sector_u32(sector: u64) -> u32 {
     debug_assert!(u32::try_from(sector).is_ok());
     sector as u32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_descriptor_fits_its_sectors() {
+        let longest = descriptor(u64::MAX, u32::MAX);
+        assert!(longest.len() as u64 <= DESCRIPTOR_SECTORS * SECTOR);
+        assert!(longest.contains("CID=ffffffff\n"));
+    }
+
+    #[test]
+    fn header_marks_a_compressed_stream_with_its_directory_at_the_end() {
+        let mut header = [0; SECTOR as usize];
+        fill_header(&mut header, 2048, GD_AT_END);
+        assert_eq!(&header[0..4], b"KDMV");
+        assert_eq!(header[8..12], 0x0003_0001u32.to_le_bytes());
+        assert_eq!(header[56..64], [0xFF; 8]);
+        assert_eq!(&header[73..77], b"\n \r\n");
+        assert_eq!(header[77..79], [1, 0]);
+    }
+}
