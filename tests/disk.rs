@@ -309,10 +309,12 @@ fn qcow2_is_clean_identical_and_reproducible() {
     assert_eq!(size, ((5 + data_clusters) * cluster) as u64);
 }
 
-const VHD_IDENTITY: vhd::VhdIdentity = vhd::VhdIdentity {
-    unique_id: *Guid::from_bytes([0x5A; 16]).as_bytes(),
-    timestamp: 1_492_533_000,
-};
+fn vhd_identity() -> vhd::VhdIdentity {
+    vhd::VhdIdentity {
+        unique_id: *Guid::derive(SEED, "vhd").as_bytes(),
+        timestamp: 1_492_533_000,
+    }
+}
 
 /// Reads the 512-byte footer at the end of a VHD.
 fn vhd_footer(path: &Path) -> Vec<u8> {
@@ -325,7 +327,7 @@ fn fixed_vhd_is_identical_reproducible_and_sized_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, out) = convert_twice(dir.path(), "disk.vhd", |source, path| {
         let out = File::create(path).unwrap();
-        vhd::write_fixed(source, &out, &VHD_IDENTITY).unwrap();
+        vhd::write_fixed(source, &out, &vhd_identity()).unwrap();
     });
     assert_same_disk(&raw, &out, "vpc");
     let raw_bytes = std::fs::read(&raw).unwrap();
@@ -339,14 +341,14 @@ fn fixed_vhd_is_identical_reproducible_and_sized_exactly() {
         footer[24..28],
         (1_492_533_000u32 - 946_684_800).to_be_bytes()
     );
-    assert_eq!(footer[68..84], [0x5A; 16]);
+    assert_eq!(footer[68..84], vhd_identity().unique_id);
 }
 
 #[test]
 fn dynamic_vhd_is_identical_reproducible_and_sparse() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, out) = convert_twice(dir.path(), "dynamic.vhd", |source, path| {
-        vhd::write_dynamic(source, File::create(path).unwrap(), &VHD_IDENTITY).unwrap();
+        vhd::write_dynamic(source, File::create(path).unwrap(), &vhd_identity()).unwrap();
     });
     assert_same_disk(&raw, &out, "vpc");
     let bytes = std::fs::read(&out).unwrap();

@@ -53,7 +53,8 @@ const COPY_CHUNK: usize = 1 << 20;
 /// The caller-given values a VHD records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VhdIdentity {
-    /// The disk's unique id.
+    /// The disk's unique id, e.g. the bytes of a
+    /// [`Guid::derive`](super::partition::gpt::Guid::derive)d GUID.
     pub unique_id: [u8; 16],
     /// The creation time, in seconds since the Unix epoch (e.g. `SOURCE_DATE_EPOCH`).
     pub timestamp: u64,

@@ -37,11 +37,6 @@ const NAME_UNITS: usize = 36;
 pub struct Guid([u8; 16]);
 
 impl Guid {
-    /// A GUID from its text-order bytes.
-    pub const fn from_bytes(bytes: [u8; 16]) -> Guid {
-        Guid(bytes)
-    }
-
     /// A GUID from its text form's groups: `data1-data2-data3-data4`.
     const fn from_fields(data1: u32, data2: u16, data3: u16, data4: [u8; 8]) -> Guid {
         let [a, b, c, d] = data1.to_be_bytes();
