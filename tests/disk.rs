@@ -380,3 +380,44 @@ fn stream_optimized_vmdk_is_clean_identical_and_reproducible() {
     assert_eq!(specific["cid"], 0x0123_abcd);
     assert_eq!(specific["extents"][0]["compressed"], true);
 }
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(std::fs::read(path).unwrap());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Pins every container's bytes for the test disk: a change to any layout,
+/// id or compression output must be a deliberate, visible decision, since it
+/// changes published digests.
+#[test]
+fn container_bytes_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (raw, _) = test_disk(dir.path(), "raw.img");
+    let source = File::open(&raw).unwrap();
+    let out = |name: &str| dir.path().join(name);
+    qcow2::write(&source, File::create(out("disk.qcow2")).unwrap()).unwrap();
+    let fixed = File::create(out("disk.vhd")).unwrap();
+    vhd::write_fixed(&source, &fixed, &vhd_identity()).unwrap();
+    let dynamic = File::create(out("dynamic.vhd")).unwrap();
+    vhd::write_dynamic(&source, dynamic, &vhd_identity()).unwrap();
+    vmdk::write(&source, File::create(out("disk.vmdk")).unwrap(), 1).unwrap();
+    let names = [
+        "raw.img",
+        "disk.qcow2",
+        "disk.vhd",
+        "dynamic.vhd",
+        "disk.vmdk",
+    ];
+    let digests: Vec<String> = names.iter().map(|name| sha256_hex(&out(name))).collect();
+    assert_eq!(
+        digests,
+        [
+            "12a5cee850c4fc5f6ceff96381ae9762ace63fee7850bc7f6301846485ec703f",
+            "66a52e90b639f67e0f498ca21a3ee7cd3cad7b444c818e1547612ae8a595f791",
+            "a6aa97a51d544183010616b4c44342ab7dfe50b20db8da7fb8e58856a4d67b2e",
+            "1d30c3ee208417e499cc448285d4a7df9508c8fbd9695dba1a46dcbdd3552325",
+            "f353d1cf05bc1d401b65410ca0801a0766c32ecdff434ef6f0f6b27f108fced7",
+        ]
+    );
+}
