@@ -13,8 +13,13 @@ pub mod fat;
 pub mod grub;
 pub mod gzip;
 pub mod iso9660;
+pub mod partition;
+pub mod qcow2;
+pub mod raw_image;
 pub mod tar;
 pub mod uki;
+pub mod vhd;
+pub mod vmdk;
 
 /// The mtime a writer records for `mtime` under `source_date_epoch`.
 pub fn clamp_mtime(mtime: u64, source_date_epoch: u64) -> u64 {

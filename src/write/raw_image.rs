@@ -1,0 +1,146 @@
+//! A raw disk image read chunk by chunk: the input every virtual-disk
+//! container (qcow2, VHD, VMDK) is converted from.
+//!
+//! Chunks are read by offset, so a multi-GiB image costs one chunk of
+//! memory, and an all-zero chunk is reported as such so that containers can
+//! leave it unallocated.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+use thiserror::Error;
+
+/// The sector size disk sizes must be a multiple of.
+const SECTOR: u64 = 512;
+
+/// Converting a raw disk image to a container format failed.
+#[derive(Debug, Error)]
+pub enum ConvertError {
+    /// Reading the raw image failed.
+    #[error("reading the raw disk image failed at byte {offset}")]
+    Read {
+        /// Where the read started.
+        offset: u64,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// Writing the container failed.
+    #[error("writing the {format} image failed (is the output's disk full?)")]
+    Write {
+        /// The container format.
+        format: &'static str,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The raw image's size is no whole number of sectors, or zero.
+    #[error(
+        "the raw disk image is {0} bytes, not a non-zero multiple of 512; pad it to whole sectors"
+    )]
+    Size(u64),
+    /// The raw image is larger than the format can describe.
+    #[error(
+        "the raw disk image is {size} bytes, more than a {format} image holds ({max} bytes); use qcow2, which has no such limit"
+    )]
+    TooLarge {
+        /// The container format.
+        format: &'static str,
+        /// The image's size.
+        size: u64,
+        /// The format's limit.
+        max: u64,
+    },
+}
+
+impl ConvertError {
+    /// A write error for `format`, as a closure for `map_err`.
+    pub(crate) fn write(format: &'static str) -> impl Fn(io::Error) -> ConvertError {
+        move |source| ConvertError::Write { format, source }
+    }
+}
+
+/// A raw disk image file.
+#[derive(Debug, Clone, Copy)]
+pub struct RawImage<'a> {
+    file: &'a File,
+    size: u64,
+}
+
+impl<'a> RawImage<'a> {
+    /// The image in `file`, whose length must be a non-zero multiple of 512.
+    pub fn new(file: &'a File) -> Result<RawImage<'a>, ConvertError> {
+        let size = file
+            .metadata()
+            .map_err(|source| ConvertError::Read { offset: 0, source })?
+            .len();
+        if size == 0 || !size.is_multiple_of(SECTOR) {
+            return Err(ConvertError::Size(size));
+        }
+        Ok(RawImage { file, size })
+    }
+
+    /// The image's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// How many chunks of `chunk_size` bytes cover the image (the last may
+    /// be partial).
+    pub fn chunk_count(&self, chunk_size: usize) -> u64 {
+        self.size.div_ceil(chunk_size as u64)
+    }
+
+    /// Reads chunk `index` (of `buffer.len()` bytes) into `buffer`, zero-filled
+    /// past the image's end, and tells whether it holds any non-zero byte.
+    pub fn read_chunk(&self, index: u64, buffer: &mut [u8]) -> Result<bool, ConvertError> {
+        let offset = index * buffer.len() as u64;
+        let available = usize::try_from(self.size.saturating_sub(offset))
+            .map_or(buffer.len(), |left| left.min(buffer.len()));
+        let (data, past_end) = buffer.split_at_mut(available);
+        self.file
+            .read_exact_at(data, offset)
+            .map_err(|source| ConvertError::Read { offset, source })?;
+        past_end.fill(0);
+        // OR-folding a page at a time vectorises; stopping at the first
+        // non-zero page keeps data chunks cheap.
+        Ok(data
+            .chunks(4096)
+            .any(|page| page.iter().fold(0, |any, &byte| any | byte) != 0))
+    }
+
+    /// For each chunk of `chunk_size` bytes, whether it holds any non-zero
+    /// byte: one sequential pass, for formats whose tables precede the data.
+    pub fn allocated_chunks(&self, chunk_size: usize) -> Result<Vec<bool>, ConvertError> {
+        let mut buffer = vec![0; chunk_size];
+        (0..self.chunk_count(chunk_size))
+            .map(|index| self.read_chunk(index, &mut buffer))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_zero_padded_and_classified() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(3 * 512).unwrap();
+        file.write_all_at(&[7], 3 * 512 - 1).unwrap();
+        let image = RawImage::new(&file).unwrap();
+        assert_eq!(image.chunk_count(1024), 2);
+        assert_eq!(image.allocated_chunks(1024).unwrap(), [false, true]);
+        let mut buffer = vec![0xAA; 1024];
+        assert!(image.read_chunk(1, &mut buffer).unwrap());
+        assert_eq!(buffer[511], 7);
+        assert!(buffer[512..].iter().all(|&byte| byte == 0));
+    }
+
+    #[test]
+    fn sizes_not_in_whole_sectors_are_refused() {
+        let file = tempfile::tempfile().unwrap();
+        assert!(matches!(RawImage::new(&file), Err(ConvertError::Size(0))));
+        file.set_len(513).unwrap();
+        assert!(matches!(RawImage::new(&file), Err(ConvertError::Size(513))));
+    }
+}
