@@ -27,6 +27,8 @@ pub struct Request<'a> {
     pub cache_dir: Option<PathBuf>,
     /// The boot image given on the command line, over the config's `boot:`.
     pub boot_image: Option<String>,
+    /// The size of disk images in bytes; `None` for content plus headroom.
+    pub disk_size: Option<u64>,
     pub resolve: image::Options,
     pub progress: Arc<dyn Progress>,
     /// Reports each stage as it starts.
@@ -138,8 +140,11 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         request.formats,
         request.destination,
         request.source_date_epoch,
-        bootloader.as_ref(),
-        &resolver.platform().architecture,
+        &output::BootOptions {
+            bootloader: bootloader.as_ref(),
+            architecture: &resolver.platform().architecture,
+            disk_size: request.disk_size,
+        },
     )?;
 
     let manifest = Manifest {

@@ -106,9 +106,6 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     for warning in &loaded.warnings {
         progress.warn(warning.to_string());
     }
-    if args.size.is_some() {
-        progress.warn("--size is for disk formats, which this version does not build; ignored");
-    }
     if let Destination::Directory { dir, .. } = &plan.destination {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
@@ -128,6 +125,7 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         source_date_epoch: args.source_date_epoch,
         cache_dir: args.images.cache.cache_dir.clone(),
         boot_image: args.boot_image.clone(),
+        disk_size: plan.disk_size,
         resolve,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,

@@ -305,8 +305,11 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
         &formats,
         &destination,
         EPOCH,
-        None,
-        "amd64",
+        &output::BootOptions {
+            bootloader: None,
+            architecture: "amd64",
+            disk_size: None,
+        },
     )
     .unwrap();
     let mut names: Vec<String> = written
@@ -384,8 +387,11 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
         &formats,
         &destination,
         EPOCH,
-        None,
-        "amd64",
+        &output::BootOptions {
+            bootloader: None,
+            architecture: "amd64",
+            disk_size: None,
+        },
     )
     .unwrap();
     let digests =

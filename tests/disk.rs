@@ -326,8 +326,7 @@ fn vhd_footer(path: &Path) -> Vec<u8> {
 fn fixed_vhd_is_identical_reproducible_and_sized_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, out) = convert_twice(dir.path(), "disk.vhd", |source, path| {
-        let out = File::create(path).unwrap();
-        vhd::write_fixed(source, &out, &vhd_identity()).unwrap();
+        vhd::write_fixed(source, File::create(path).unwrap(), &vhd_identity()).unwrap();
     });
     assert_same_disk(&raw, &out, "vpc");
     let raw_bytes = std::fs::read(&raw).unwrap();
@@ -397,8 +396,12 @@ fn container_bytes_are_pinned() {
     let source = File::open(&raw).unwrap();
     let out = |name: &str| dir.path().join(name);
     qcow2::write(&source, File::create(out("disk.qcow2")).unwrap()).unwrap();
-    let fixed = File::create(out("disk.vhd")).unwrap();
-    vhd::write_fixed(&source, &fixed, &vhd_identity()).unwrap();
+    vhd::write_fixed(
+        &source,
+        File::create(out("disk.vhd")).unwrap(),
+        &vhd_identity(),
+    )
+    .unwrap();
     let dynamic = File::create(out("dynamic.vhd")).unwrap();
     vhd::write_dynamic(&source, dynamic, &vhd_identity()).unwrap();
     vmdk::write(&source, File::create(out("disk.vmdk")).unwrap(), 1).unwrap();

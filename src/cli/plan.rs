@@ -13,6 +13,8 @@ use super::BuildArgs;
 pub struct BuildPlan {
     pub formats: Vec<Format>,
     pub destination: Destination,
+    /// `--size` in bytes.
+    pub disk_size: Option<u64>,
 }
 
 /// A command line that contradicts itself; reported with exit code 2.
@@ -33,6 +35,23 @@ impl BuildArgs {
                 .map_err(|e: crate::output::UnknownFormat| UsageError(e.to_string()))?;
             if !formats.contains(&format) {
                 formats.push(format);
+            }
+        }
+        // LinuxKit gives vhd and dynamic-vhd the same file name; one build
+        // cannot write both. The kernel and cmdline of several kernel+X
+        // formats are the same bytes, so sharing those is fine.
+        let mut seen: Vec<(String, Format)> = Vec::new();
+        for &format in &formats {
+            for file in format.file_names("<name>") {
+                if file.ends_with("-kernel") || file.ends_with("-cmdline") {
+                    continue;
+                }
+                if let Some((_, other)) = seen.iter().find(|(f, _)| *f == file) {
+                    return Err(UsageError(format!(
+                        "formats {other} and {format} both write {file}; build them in separate runs"
+                    )));
+                }
+                seen.push((file, format));
             }
         }
         if formats.is_empty() {
@@ -77,11 +96,43 @@ impl BuildArgs {
                 }
             }
         };
+        let disk_size = self.size.as_deref().map(parse_size).transpose()?;
         Ok(BuildPlan {
             formats,
             destination,
+            disk_size,
         })
     }
+}
+
+/// A disk size as LinuxKit's `-size` takes it: a number with a K, M, G or T
+/// suffix (powers of 1024; `MB`, `MiB` alike), a bare number meaning MiB.
+pub fn parse_size(text: &str) -> Result<u64, UsageError> {
+    let invalid = || {
+        UsageError(format!(
+            "--size {text}: expected a size such as 512M, 1G or 1024 (MiB)"
+        ))
+    };
+    let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &text[digits.len()..];
+    let number: u64 = digits.parse().map_err(|_| invalid())?;
+    let shift = match unit
+        .to_ascii_uppercase()
+        .trim_end_matches('B')
+        .trim_end_matches('I')
+    {
+        "" if unit.is_empty() => 20,
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(invalid()),
+    };
+    number
+        .checked_mul(1 << shift)
+        .filter(|&bytes| bytes > 0)
+        .ok_or_else(invalid)
 }
 
 /// The stem of the last config file, or `moby` when it is stdin.
@@ -92,5 +143,23 @@ fn default_name(configs: &[PathBuf]) -> String {
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_else(|| "moby".to_owned()),
         _ => "moby".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_as_linuxkit_takes_them() {
+        assert_eq!(parse_size("1024").unwrap(), 1 << 30);
+        assert_eq!(parse_size("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
+        assert_eq!(parse_size("4096B").unwrap(), 4096);
+        assert_eq!(parse_size("2k").unwrap(), 2048);
+        for bad in ["", "G", "1X", "-1M", "0", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 }

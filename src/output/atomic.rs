@@ -6,7 +6,7 @@
 //! caught and removes the temporary files still being written.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
 
@@ -77,6 +77,8 @@ impl AtomicFile {
     pub fn commit(mut self) -> io::Result<Finished> {
         let temp = self.temp.take().expect("only commit takes the file");
         let temp_path = temp.path().to_owned();
+        // A file that ends in a hole is only as long as its last write.
+        temp.as_file().set_len(self.size)?;
         temp.as_file().sync_all()?;
         set_default_permissions(temp.as_file())?;
         let persisted = temp.persist(&self.target).map(drop).map_err(|e| e.error);
@@ -94,9 +96,21 @@ impl AtomicFile {
     }
 }
 
+/// Writes at least this long and all zero become holes in the output.
+const HOLE_MIN: usize = 64 * 1024;
+
 impl Write for AtomicFile {
+    /// Long runs of zeros (the free space of a disk image) are skipped
+    /// rather than written, so they cost neither time nor disk space.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let written = self.temp().write(buf)?;
+        let written = if buf.len() >= HOLE_MIN && crate::write::is_zero(buf) {
+            self.temp()
+                .as_file_mut()
+                .seek(SeekFrom::Current(buf.len() as i64))?;
+            buf.len()
+        } else {
+            self.temp().write(buf)?
+        };
         self.hasher.update(&buf[..written]);
         self.size += written as u64;
         Ok(written)

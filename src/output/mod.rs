@@ -4,6 +4,7 @@
 pub mod atomic;
 mod boot;
 mod bootable;
+mod disk;
 mod efi;
 mod iso;
 pub mod manifest;
@@ -21,6 +22,8 @@ use crate::tree::{Kind, Metadata, Tree};
 use crate::write::fat::FatError;
 use crate::write::grub::GrubError;
 use crate::write::iso9660::IsoError;
+use crate::write::partition::PartitionError;
+use crate::write::raw_image::ConvertError;
 use crate::write::uki::UkiError;
 use crate::write::{self, WriteError};
 use atomic::{AtomicFile, Finished};
@@ -142,6 +145,13 @@ impl Format {
             Format::IsoEfi,
             Format::IsoEfiInitrd,
             Format::Iso,
+            Format::RawBios,
+            Format::RawEfi,
+            Format::Qcow2Bios,
+            Format::Qcow2Efi,
+            Format::Vhd,
+            Format::DynamicVhd,
+            Format::Vmdk,
         ]
     }
 
@@ -275,6 +285,12 @@ pub enum FormatError {
     #[error(transparent)]
     Grub(#[from] GrubError),
     #[error(transparent)]
+    Partition(#[from] PartitionError),
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    #[error(transparent)]
+    DiskSize(#[from] disk::TooSmall),
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 
@@ -294,18 +310,27 @@ pub fn check_supported(formats: &[Format]) -> Result<(), OutputError> {
     }
 }
 
+/// What bootable formats need besides the tree.
+#[derive(Clone, Copy)]
+pub struct BootOptions<'a> {
+    /// Where bootloader files come from; `None` when no format needs them.
+    pub bootloader: Option<&'a Bootloader>,
+    /// The architecture built for, as OCI names it (`amd64`).
+    pub architecture: &'a str,
+    /// The size of disk images in bytes; `None` for content plus headroom.
+    pub disk_size: Option<u64>,
+}
+
 /// Writes `tree` in every format of `formats` to `destination`. Dates are
 /// clamped to `source_date_epoch`. The tree is consumed: formats built
 /// from an initrd take the boot files out of it, after the formats that
-/// hold the whole tree are written. Bootable formats take their bootloader
-/// files from `bootloader`, for `architecture`.
+/// hold the whole tree are written.
 pub fn write_all(
     mut tree: Tree,
     formats: &[Format],
     destination: &Destination,
     source_date_epoch: u64,
-    bootloader: Option<&Bootloader>,
-    architecture: &str,
+    boot_options: &BootOptions<'_>,
 ) -> Result<Vec<Written>, OutputError> {
     check_supported(formats)?;
     let name = destination.name();
@@ -354,28 +379,36 @@ pub fn write_all(
     drop(tree);
     let initrd_len = initrd.stream_position().map_err(io_error)?;
     let mut initrd_bytes = Vec::new();
+    if formats.iter().any(|f| f.needs_bootloader()) {
+        initrd.rewind().map_err(io_error)?;
+        initrd.read_to_end(&mut initrd_bytes).map_err(io_error)?;
+    }
+    let cmdline = String::from_utf8_lossy(&boot.cmdline);
+    let bootable = boot_options.bootloader.map(|bootloader| {
+        Bootable::new(
+            &name,
+            &boot.kernel,
+            &initrd_bytes,
+            &cmdline,
+            source_date_epoch,
+            boot_options.architecture,
+            bootloader,
+        )
+    });
+    let mut disks = bootable
+        .as_ref()
+        .map(|system| disk::Disks::new(system, boot_options.disk_size, &scratch));
     for format in initrd_formats {
         let names = format.file_names(&name);
         initrd.rewind().map_err(io_error)?;
         if format.needs_bootloader() {
-            let Some(bootloader) = bootloader else {
+            let (Some(system), Some(disks)) = (&bootable, &mut disks) else {
                 return Err(OutputError::NoBootloader(format));
             };
-            if initrd_bytes.is_empty() {
-                initrd.read_to_end(&mut initrd_bytes).map_err(io_error)?;
-            }
-            let cmdline = String::from_utf8_lossy(&boot.cmdline);
-            let system = Bootable::new(
-                &name,
-                &boot.kernel,
-                &initrd_bytes,
-                &cmdline,
-                source_date_epoch,
-                architecture,
-                bootloader,
-            );
             let path = destination.path(&names[0]);
-            let file = write_file(&path, |out| write_bootable(&system, format, &scratch, out))?;
+            let file = write_file(&path, |out| {
+                write_bootable(system, disks, format, &scratch, out)
+            })?;
             written.push(Written { format, file });
         } else if format == Format::KernelInitrd {
             // LinuxKit writes only the parts that are not empty.
@@ -418,10 +451,12 @@ pub fn write_all(
 /// Writes one bootable format of `system` to `out`.
 fn write_bootable(
     system: &Bootable<'_>,
+    disks: &mut disk::Disks<'_>,
     format: Format,
     scratch: &Path,
     out: &mut dyn Write,
 ) -> Result<(), FormatError> {
+    use disk::{Container, Firmware};
     let firmware = |bios, efi| iso::Firmware { bios, efi };
     match format {
         Format::Uki => {
@@ -433,6 +468,13 @@ fn write_bootable(
             iso::write(system, firmware(false, true), scratch, out)
         }
         Format::Iso => iso::write(system, firmware(true, true), scratch, out),
+        Format::RawBios => disk::write(disks, Firmware::Bios, Container::Raw, out),
+        Format::RawEfi => disk::write(disks, Firmware::Efi, Container::Raw, out),
+        Format::Qcow2Bios => disk::write(disks, Firmware::Bios, Container::Qcow2, out),
+        Format::Qcow2Efi => disk::write(disks, Firmware::Efi, Container::Qcow2, out),
+        Format::Vhd => disk::write(disks, Firmware::Bios, Container::FixedVhd, out),
+        Format::DynamicVhd => disk::write(disks, Firmware::Bios, Container::DynamicVhd, out),
+        Format::Vmdk => disk::write(disks, Firmware::Bios, Container::Vmdk, out),
         other => unreachable!("{other} is not in Format::supported()"),
     }
 }

@@ -26,6 +26,14 @@ pub fn clamp_mtime(mtime: u64, source_date_epoch: u64) -> u64 {
     mtime.min(source_date_epoch)
 }
 
+/// Whether every byte of `bytes` is zero. OR-folding a page at a time
+/// vectorises; stopping at the first non-zero page keeps data cheap.
+pub fn is_zero(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(4096)
+        .all(|page| page.iter().fold(0, |any, &byte| any | byte) == 0)
+}
+
 /// Writing an archive failed.
 #[derive(Debug, Error)]
 pub enum WriteError {

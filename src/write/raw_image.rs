@@ -6,13 +6,15 @@
 //! leave it unallocated.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 
 use thiserror::Error;
 
 /// The sector size disk sizes must be a multiple of.
 const SECTOR: u64 = 512;
+/// How much of the image [`RawImage::copy_to`] holds in memory at once.
+const COPY_CHUNK: usize = 1 << 20;
 
 /// Converting a raw disk image to a container format failed.
 #[derive(Debug, Error)]
@@ -101,11 +103,25 @@ impl<'a> RawImage<'a> {
             .read_exact_at(data, offset)
             .map_err(|source| ConvertError::Read { offset, source })?;
         past_end.fill(0);
-        // OR-folding a page at a time vectorises; stopping at the first
-        // non-zero page keeps data chunks cheap.
-        Ok(data
-            .chunks(4096)
-            .any(|page| page.iter().fold(0, |any, &byte| any | byte) != 0))
+        Ok(!super::is_zero(data))
+    }
+
+    /// Writes the whole image to `out`, in order, as part of a `format`
+    /// output. A sink that turns runs of zeros into holes keeps it sparse.
+    pub fn copy_to<W: Write + ?Sized>(
+        &self,
+        out: &mut W,
+        format: &'static str,
+    ) -> Result<(), ConvertError> {
+        let mut chunk = vec![0; COPY_CHUNK];
+        for index in 0..self.chunk_count(COPY_CHUNK) {
+            self.read_chunk(index, &mut chunk)?;
+            let offset = index * COPY_CHUNK as u64;
+            let len = (self.size - offset).min(COPY_CHUNK as u64) as usize;
+            out.write_all(&chunk[..len])
+                .map_err(ConvertError::write(format))?;
+        }
+        Ok(())
     }
 
     /// For each chunk of `chunk_size` bytes, whether it holds any non-zero

@@ -16,7 +16,6 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
 
 use super::raw_image::{ConvertError, RawImage};
 
@@ -47,8 +46,6 @@ const SECTOR: usize = 512;
 /// One bit per sector of a block, padded to whole sectors.
 const BITMAP_SIZE: usize = (BLOCK_SIZE / SECTOR / 8).next_multiple_of(SECTOR);
 const BAT_UNUSED: u32 = u32::MAX;
-/// Chunks a fixed VHD's data is copied in; zero chunks are skipped.
-const COPY_CHUNK: usize = 1 << 20;
 
 /// The caller-given values a VHD records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,27 +57,20 @@ pub struct VhdIdentity {
     pub timestamp: u64,
 }
 
-/// Writes the raw disk image in `raw` as a fixed VHD into `out`, which is
-/// truncated first; zero regions become holes.
-pub fn write_fixed(raw: &File, out: &File, identity: &VhdIdentity) -> Result<(), ConvertError> {
+/// Writes the raw disk image in `raw` as a fixed VHD to `out`: the image
+/// itself, then the footer.
+pub fn write_fixed<W: Write>(
+    raw: &File,
+    mut out: W,
+    identity: &VhdIdentity,
+) -> Result<W, ConvertError> {
     const FORMAT: &str = "fixed VHD";
     let image = checked_image(raw, FORMAT)?;
-    let write_error = ConvertError::write(FORMAT);
-    out.set_len(0).map_err(&write_error)?;
-    out.set_len(image.size() + FOOTER_SIZE as u64)
-        .map_err(&write_error)?;
-    let mut chunk = vec![0; COPY_CHUNK];
-    for index in 0..image.chunk_count(COPY_CHUNK) {
-        if image.read_chunk(index, &mut chunk)? {
-            let offset = index * COPY_CHUNK as u64;
-            let len = (image.size() - offset).min(COPY_CHUNK as u64) as usize;
-            out.write_all_at(&chunk[..len], offset)
-                .map_err(&write_error)?;
-        }
-    }
+    image.copy_to(&mut out, FORMAT)?;
     let footer = footer(image.size(), DISK_TYPE_FIXED, NO_DATA_OFFSET, identity);
-    out.write_all_at(&footer, image.size())
-        .map_err(&write_error)
+    out.write_all(&footer)
+        .map_err(ConvertError::write(FORMAT))?;
+    Ok(out)
 }
 
 /// Writes the raw disk image in `raw` as a dynamic VHD to `out` and returns `out`.
