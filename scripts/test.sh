@@ -11,6 +11,14 @@ packages=(
   docker-registry apache2-utils  # tests/image*.rs: a real registry on 127.0.0.1, htpasswd for basic auth
   skopeo                         # tests/image*.rs push the images they make to that registry
   cpio                           # tests/writers.rs and tests/build.rs list archives with GNU cpio
+  ovmf                           # tests/boot.rs boots the EFI formats under OVMF
+  xorriso                        # tests/iso9660.rs and tests/media.rs read ISOs back
+  dosfstools mtools              # fsck.vfat and mtools check and read FAT images
+  gdisk fdisk                    # sgdisk -v and sfdisk check partition tables
+  binutils                       # objdump -h lists a UKI's sections
+  isolinux syslinux-common grub-pc-bin systemd-boot-efi
+                                 # the host's bootloader files: writer tests, and builds without a boot image
+  grub-common                    # grub-mkimage, to compare GRUB core images with
 )
 
 # Debian 12 machines here carry qemu-utils from bookworm-backports; the QEMU

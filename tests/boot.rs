@@ -1,6 +1,7 @@
-//! Boot tests: images built from the example config (a Debian kernel, a
-//! busybox init with runc, a readonly onboot container) boot under QEMU and
-//! the init proves the build from inside.
+//! Boot tests: every bootable format built from the example config (a
+//! Debian kernel, a busybox init with runc, a readonly onboot container)
+//! boots under QEMU (TCG), and the init proves the build from inside: it
+//! prints its marker only after runc ran the onboot container.
 
 #[allow(
     dead_code,
@@ -9,45 +10,216 @@
 )]
 mod support;
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::boot;
+use support::boot::{self, OVMF};
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// Every bootable format of the example, built once for all tests here.
+fn built() -> &'static Path {
+    static OUT: OnceLock<PathBuf> = OnceLock::new();
+    OUT.get_or_init(|| {
+        let dir = boot::repo().join("target/boot-tests");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cache = boot::example_cache(&dir);
+        let out = dir.join("out");
+        let mut args = vec!["--boot-image", boot::BOOT_IMAGE];
+        for format in [
+            "kernel+initrd",
+            "iso-bios",
+            "iso-efi",
+            "iso",
+            "raw-bios",
+            "raw-efi",
+            "qcow2-bios",
+            "qcow2-efi",
+        ] {
+            args.extend(["-f", format]);
+        }
+        boot::build(&dir, &cache, &out, &args, &[]);
+        out
+    })
+}
+
+fn file(name: &str) -> String {
+    built().join(name).to_str().unwrap().to_owned()
+}
+
+fn drive(name: &str, format: &str) -> String {
+    format!("file={},format={format},snapshot=on", file(name))
+}
+
+/// Boots with `args` and asserts the marker.
+fn boots(what: &str, args: &[&str]) {
+    let log = boot::qemu(args, LIMIT);
+    boot::assert_booted(what, &log);
+    assert!(
+        log.contains("onboot container said: hello from an ossify image"),
+        "{what}: the onboot container did not run"
+    );
+}
 
 #[test]
 fn kernel_and_initrd_boot_and_run_the_onboot_container_with_runc() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = boot::example_cache(dir.path());
-    let out = dir.path().join("out");
-    let built = support::ossify_in(
-        dir.path(),
-        &[
-            "build",
-            "--offline",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "--dir",
-            out.to_str().unwrap(),
-            boot::repo().join("examples/hello.yml").to_str().unwrap(),
-        ],
-    );
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    let cmdline = std::fs::read_to_string(out.join("hello-cmdline")).unwrap();
+    let cmdline = std::fs::read_to_string(built().join("hello-cmdline")).unwrap();
     assert_eq!(cmdline, "console=tty0 console=ttyS0 panic=-1");
-    let log = boot::qemu(
+    boots(
+        "kernel+initrd",
         &[
             "-kernel",
-            out.join("hello-kernel").to_str().unwrap(),
+            &file("hello-kernel"),
             "-initrd",
-            out.join("hello-initrd.img").to_str().unwrap(),
+            &file("hello-initrd.img"),
             "-append",
             &cmdline,
         ],
-        Duration::from_secs(180),
     );
-    boot::assert_booted("kernel+initrd", &log);
-    assert!(log.contains("onboot container said: hello from an ossify image"));
+}
+
+#[test]
+fn iso_bios_boots_under_seabios_as_cd() {
+    boots("iso-bios as CD", &["-cdrom", &file("hello.iso")]);
+}
+
+#[test]
+fn iso_bios_boots_under_seabios_as_disk() {
+    boots("iso-bios as disk", &["-drive", &drive("hello.iso", "raw")]);
+}
+
+#[test]
+fn iso_efi_boots_under_ovmf_as_cd() {
+    boots(
+        "iso-efi as CD",
+        &["-bios", OVMF, "-cdrom", &file("hello-efi.iso")],
+    );
+}
+
+#[test]
+fn hybrid_iso_boots_under_seabios_as_cd() {
+    boots(
+        "iso under BIOS as CD",
+        &["-cdrom", &file("hello-hybrid.iso")],
+    );
+}
+
+#[test]
+fn hybrid_iso_boots_under_seabios_as_disk() {
+    boots(
+        "iso under BIOS as disk",
+        &["-drive", &drive("hello-hybrid.iso", "raw")],
+    );
+}
+
+#[test]
+fn hybrid_iso_boots_under_ovmf_as_cd() {
+    boots(
+        "iso under UEFI as CD",
+        &["-bios", OVMF, "-cdrom", &file("hello-hybrid.iso")],
+    );
+}
+
+#[test]
+fn hybrid_iso_boots_under_ovmf_as_disk() {
+    boots(
+        "iso under UEFI as disk",
+        &["-bios", OVMF, "-drive", &drive("hello-hybrid.iso", "raw")],
+    );
+}
+
+#[test]
+fn raw_efi_boots_under_ovmf() {
+    boots(
+        "raw-efi",
+        &["-bios", OVMF, "-drive", &drive("hello-efi.img", "raw")],
+    );
+}
+
+#[test]
+fn raw_bios_boots_under_seabios() {
+    boots("raw-bios", &["-drive", &drive("hello-bios.img", "raw")]);
+}
+
+#[test]
+fn qcow2_efi_boots_under_ovmf_from_the_qcow2_file() {
+    boots(
+        "qcow2-efi",
+        &["-bios", OVMF, "-drive", &drive("hello-efi.qcow2", "qcow2")],
+    );
+}
+
+#[test]
+fn qcow2_bios_boots_under_seabios_from_the_qcow2_file() {
+    boots("qcow2-bios", &["-drive", &drive("hello.qcow2", "qcow2")]);
+}
+
+/// Bytes no compressor can shrink, from a fixed xorshift sequence, so the
+/// initrd really grows by their size.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn iso_efi_boots_with_an_initrd_over_32_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = boot::example_cache(dir.path());
+    std::fs::write(dir.path().join("ballast.bin"), incompressible(40 << 20)).unwrap();
+    let extra = dir.path().join("ballast.yml");
+    std::fs::write(
+        &extra,
+        "files:\n  - path: var/ballast.bin\n    source: ballast.bin\n    mode: \"0644\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let example = boot::repo().join("examples/hello.yml");
+    boot::build(
+        dir.path(),
+        &cache,
+        &out,
+        &[
+            "--boot-image",
+            boot::BOOT_IMAGE,
+            "-f",
+            "iso-efi",
+            "--name",
+            "big",
+        ],
+        &[&example, &extra],
+    );
+    let iso = out.join("big-efi.iso");
+    assert!(std::fs::metadata(&iso).unwrap().len() > 40 << 20);
+    // El Torito counts 512-byte sectors in 16 bits: over 32 MiB the count
+    // is 0, meaning "to the end of the volume".
+    let report = std::process::Command::new("xorriso")
+        .args([
+            "-indev",
+            iso.to_str().unwrap(),
+            "-report_el_torito",
+            "plain",
+        ])
+        .output()
+        .expect("xorriso is missing: apt-get install xorriso");
+    let report = String::from_utf8_lossy(&report.stdout);
+    let entry = report
+        .lines()
+        .find(|l| l.starts_with("El Torito boot img :   1"))
+        .unwrap_or_else(|| panic!("no boot image in:\n{report}"));
+    assert!(entry.contains("UEFI"), "{entry}");
+    let fields: Vec<&str> = entry.split_whitespace().collect();
+    assert_eq!(fields[fields.len() - 2], "0", "sector count of {entry}");
+    boots(
+        "iso-efi with a 40 MiB initrd",
+        &["-bios", OVMF, "-cdrom", iso.to_str().unwrap()],
+    );
 }

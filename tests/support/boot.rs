@@ -18,45 +18,104 @@ pub fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The OCI layout of the example images, made once per test binary.
-pub fn example_images() -> &'static Path {
-    static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
-    LAYOUT.get_or_init(|| {
-        let layout = repo().join("target/example-images");
+/// The boot image `scripts/make-boot-image.sh` makes.
+pub const BOOT_IMAGE: &str = "localhost/ossify/boot:debian12";
+
+/// Runs `script` (under `scripts/`) to write an OCI layout at
+/// `target/<name>`, once per test binary.
+fn layout_from_script(cell: &'static OnceLock<PathBuf>, script: &str, name: &str) -> &'static Path {
+    cell.get_or_init(|| {
+        let layout = repo().join("target").join(name);
         let made = Command::new("bash")
-            .arg(repo().join("scripts/make-example-images.sh"))
+            .arg(repo().join("scripts").join(script))
             .arg(&layout)
             .output()
             .expect("bash runs");
         assert!(
             made.status.success(),
-            "scripts/make-example-images.sh failed:\n{}",
+            "scripts/{script} failed:\n{}",
             String::from_utf8_lossy(&made.stderr)
         );
         layout
     })
 }
 
-/// A new cache in `dir` holding the example images.
+/// The OCI layout of the example images examples/hello.yml names.
+pub fn example_images() -> &'static Path {
+    static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
+    layout_from_script(&LAYOUT, "make-example-images.sh", "example-images")
+}
+
+/// The OCI layout of the boot image [`BOOT_IMAGE`].
+pub fn boot_image() -> &'static Path {
+    static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
+    layout_from_script(&LAYOUT, "make-boot-image.sh", "boot-image")
+}
+
+/// A new cache in `dir` holding the example images and the boot image.
 pub fn example_cache(dir: &Path) -> PathBuf {
     let cache = dir.join("cache");
-    let imported = super::ossify_in(
-        dir,
-        &[
-            "cache",
-            "import",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            example_images().to_str().unwrap(),
-        ],
-    );
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
+    for layout in [example_images(), boot_image()] {
+        let imported = super::ossify_in(
+            dir,
+            &[
+                "cache",
+                "import",
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                layout.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+    }
     cache
 }
+
+/// Builds `configs` (examples/hello.yml when empty) offline from `cache`
+/// into `out` with `args` (formats, --boot-image, …), run in `dir`;
+/// asserts success.
+pub fn build(dir: &Path, cache: &Path, out: &Path, args: &[&str], configs: &[&Path]) {
+    let output = build_output(dir, cache, out, args, configs);
+    assert!(
+        output.status.success(),
+        "ossify build {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Like [`build`], returning what ossify did instead of asserting.
+pub fn build_output(
+    dir: &Path,
+    cache: &Path,
+    out: &Path,
+    args: &[&str],
+    configs: &[&Path],
+) -> std::process::Output {
+    let example = repo().join("examples/hello.yml");
+    let configs: Vec<&Path> = if configs.is_empty() {
+        vec![&example]
+    } else {
+        configs.to_vec()
+    };
+    let mut line = vec![
+        "build",
+        "--offline",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--dir",
+        out.to_str().unwrap(),
+    ];
+    line.extend(args);
+    line.extend(configs.iter().map(|c| c.to_str().unwrap()));
+    super::ossify_in(dir, &line)
+}
+
+/// OVMF, given with `-bios`: read-only, so no run leaves state for the next.
+pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 
 /// Runs `qemu-system-x86_64` with `args` (after the common ones: no
 /// display, serial on stdio, 512 MiB, no reboot) and returns what the
