@@ -63,5 +63,5 @@ bench_ratio() { # A B
 
 # Prints one table row: NAME's best time and worst peak RSS.
 bench_row() { # NAME LABEL
-  printf '  %-28s %7.2f s  peak RSS %7.1f MiB\n' "$2" "$(bench_best_time "$1")" "$(bench_mib "$(bench_worst_rss "$1")")"
+  printf '  %-32s %7.2f s  peak RSS %7.1f MiB\n' "$2" "$(bench_best_time "$1")" "$(bench_mib "$(bench_worst_rss "$1")")"
 }
