@@ -44,8 +44,8 @@ manifest = blob(json.load(open(f"{layout}/index.json"))["manifests"][0]["digest"
 print(manifest["layers"][0]["digest"].split(":")[1])
 PY
 )
-"$ossify" cache import --cache-dir "$work/cache" "$work/examples"
-"$ossify" cache import --cache-dir "$work/cache" "$work/layout"
+"$ossify" cache import --cache-dir "$work/cache" "$work/examples" >/dev/null
+"$ossify" cache import --cache-dir "$work/cache" "$work/layout" >/dev/null
 
 cat >"$work/big.yml" <<YAML
 kernel:

@@ -28,8 +28,8 @@ bench_init
 # The example images and the boot image (they download their packages into $debs).
 scripts/make-example-images.sh "$work/examples" >/dev/null
 scripts/make-boot-image.sh "$work/boot" localhost/ossify/boot:debian12 >/dev/null
-"$ossify" cache import --cache-dir "$work/cache" "$work/examples"
-"$ossify" cache import --cache-dir "$work/cache" "$work/boot"
+"$ossify" cache import --cache-dir "$work/cache" "$work/examples" >/dev/null
+"$ossify" cache import --cache-dir "$work/cache" "$work/boot" >/dev/null
 build=("$ossify" build --quiet --offline --cache-dir "$work/cache" --boot-image localhost/ossify/boot:debian12)
 
 # The pipeline's inputs: the same kernel, initrd, cmdline and stub.
