@@ -9,20 +9,11 @@
 #   scripts/bench-pull.sh            # RUNS=3 LAYER_MIB=512
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-lib.sh
 
 runs=${RUNS:-3}
 layer_mib=${LAYER_MIB:-512}
-target_dir=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet
-ossify="$target_dir/release/ossify"
-
-work=$(mktemp -d)
-registry_pid=
-cleanup() {
-  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_init
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$work/config.yml" <<YAML
@@ -36,7 +27,7 @@ http:
   addr: 127.0.0.1:$port
 YAML
 docker-registry serve "$work/config.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
+bench_cleanups+=("kill $!")
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
   sleep 0.1
@@ -71,39 +62,22 @@ image=127.0.0.1:$port/bench/big:1
 skopeo copy --quiet --insecure-policy --preserve-digests --dest-tls-verify=false "oci:$layout:big" "docker://$image"
 rm -rf "$layout"
 
-measure() { # NAME COMMAND... -> appends "NAME seconds max_rss_kib" to results
-  local name=$1
-  shift
-  /usr/bin/time -v -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || {
-    cat "$work/stderr" >&2
-    exit 1
-  }
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s}' "$work/time")
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time")
-  echo "$name $wall $rss" >>"$work/results"
-  printf '%-7s run: %6.2f s  peak RSS %6.1f MiB\n' "$name" "$wall" "$(echo "$rss / 1024" | bc -l)"
-}
-
 for _ in $(seq "$runs"); do
   rm -rf "$work/cache" "$work/skopeo"
-  measure ossify "$ossify" pull --quiet --cache-dir "$work/cache" "$image"
-  measure skopeo skopeo copy --quiet --insecure-policy --src-tls-verify=false --preserve-digests \
+  bench_measure ossify "$ossify" pull --quiet --cache-dir "$work/cache" "$image"
+  bench_measure skopeo skopeo copy --quiet --insecure-policy --src-tls-verify=false --preserve-digests \
     "docker://$image" "oci:$work/skopeo:big"
 done
 rm -rf "$work/cache" "$work/skopeo"
 
-best() { awk -v n="$1" -v f="$2" '$1 == n && (min == "" || $f < min) {min = $f} END {print min}' "$work/results"; }
-worst() { awk -v n="$1" -v f="$2" '$1 == n && $f > max {max = $f} END {print max}' "$work/results"; }
-ossify_time=$(best ossify 2)
-skopeo_time=$(best skopeo 2)
-ossify_rss=$(worst ossify 3)
-skopeo_rss=$(worst skopeo 3)
-ratio=$(echo "$ossify_time / $skopeo_time" | bc -l)
+ratio=$(bench_ratio "$(bench_best_time ossify)" "$(bench_best_time skopeo)")
+ossify_rss=$(bench_worst_rss ossify)
 printf '\n%s MiB layer, best of %s runs:\n' "$layer_mib" "$runs"
-printf '  ossify pull   %6.2f s  peak RSS %6.1f MiB\n' "$ossify_time" "$(echo "$ossify_rss / 1024" | bc -l)"
-printf '  skopeo copy   %6.2f s  peak RSS %6.1f MiB\n' "$skopeo_time" "$(echo "$skopeo_rss / 1024" | bc -l)"
-printf '  time ratio    %6.2f (limit 1.5); RSS limit 64 MiB\n' "$ratio"
-[ "$ossify_rss" -lt $((64 * 1024)) ] || { echo "FAIL: peak RSS over 64 MiB" >&2; exit 1; }
-[ "$(echo "$ratio <= 1.5" | bc)" -eq 1 ] || { echo "FAIL: slower than 1.5x skopeo" >&2; exit 1; }
-echo "PASS"
+bench_row ossify "ossify pull"
+bench_row skopeo "skopeo copy"
+printf '  time ratio %.2f (limit 1.5); RSS limit 64 MiB; load after: %s\n' "$ratio" "$(bench_load)"
+status=0
+[ "$ossify_rss" -lt $((64 * 1024)) ] || { echo "FAIL: ossify's peak RSS is over 64 MiB" >&2; status=1; }
+[ "$(echo "$ratio <= 1.5" | bc)" -eq 1 ] || { echo "FAIL: ossify takes more than 1.5x skopeo's time" >&2; status=1; }
+[ "$status" -eq 0 ] && echo "PASS"
+exit "$status"
