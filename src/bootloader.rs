@@ -91,7 +91,7 @@ pub enum BootloaderError {
         package: &'static str,
         source_name: String,
     },
-    #[error("cannot read /{path} from {source_name}: {source}")]
+    #[error("cannot read /{path} from {source_name}")]
     Read {
         path: String,
         source_name: String,

@@ -38,7 +38,7 @@ pub struct Request<'a> {
 /// A build failed.
 #[derive(Debug, Error)]
 pub enum BuildError {
-    #[error("{position}: {source}")]
+    #[error("{position}")]
     Reference {
         position: crate::config::Position,
         source: image::Error,
@@ -47,7 +47,7 @@ pub enum BuildError {
     BootImage(image::Error),
     #[error(transparent)]
     Image(#[from] image::Error),
-    #[error("cannot read boot image {reference}: {source}")]
+    #[error("cannot read boot image {reference}")]
     BootImageContents {
         reference: String,
         source: ImageError,
@@ -56,6 +56,8 @@ pub enum BuildError {
     Assemble(#[from] assemble::Error),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Bootloader(#[from] crate::bootloader::BootloaderError),
     #[error("cannot read the environment: {0}")]
     Environment(std::io::Error),
 }
@@ -90,29 +92,11 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             (written.clone(), image.clone())
         })
         .collect();
-
-    (request.stage)("assembling the root filesystem");
-    let working_dir = std::env::current_dir().map_err(BuildError::Environment)?;
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let metadata_json = go_json::to_vec_indent(config);
-    let metadata_yaml = serde_saphyr::to_string(config)
-        .expect("a configuration always serialises")
-        .into_bytes();
-    let host = Host {
-        working_dir: &working_dir,
-        home: home.as_deref(),
-        metadata_yaml: &metadata_yaml,
-        metadata_json: &metadata_json,
-    };
     let images = CachedImages {
         store: &store,
         images: &by_name,
     };
-    let options = assemble::Options {
-        mtime: request.source_date_epoch,
-        host,
-    };
-    let root = assemble::assemble(config, &images, &options)?;
+
     let bootloader = match &boot_image {
         Some((written, _)) => Some(Bootloader::from_image(
             written.clone(),
@@ -132,6 +116,31 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         }
         None => None,
     };
+    if let Some(bootloader) = &bootloader {
+        output::check_bootloader(
+            request.formats,
+            bootloader,
+            &resolver.platform().architecture,
+        )?;
+    }
+    (request.stage)("assembling the root filesystem");
+    let working_dir = std::env::current_dir().map_err(BuildError::Environment)?;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let metadata_json = go_json::to_vec_indent(config);
+    let metadata_yaml = serde_saphyr::to_string(config)
+        .expect("a configuration always serialises")
+        .into_bytes();
+    let host = Host {
+        working_dir: &working_dir,
+        home: home.as_deref(),
+        metadata_yaml: &metadata_yaml,
+        metadata_json: &metadata_json,
+    };
+    let options = assemble::Options {
+        mtime: request.source_date_epoch,
+        host,
+    };
+    let root = assemble::assemble(config, &images, &options)?;
 
     let names: Vec<&str> = request.formats.iter().map(|f| f.name()).collect();
     (request.stage)(&format!("writing {}", names.join(", ")));

@@ -157,7 +157,7 @@ fn xorriso_reports_the_expected_boot_catalogs() {
         let mut entries: Vec<String> = report
             .lines()
             .filter(|l| l.starts_with("El Torito boot img :"))
-            .map(|l| l.split_whitespace().nth(5).unwrap().to_owned())
+            .map(|l| l.split_whitespace().nth(6).unwrap().to_owned())
             .collect();
         entries.sort();
         (entries, report)
@@ -165,8 +165,8 @@ fn xorriso_reports_the_expected_boot_catalogs() {
     let (bios, report) = catalog("hello.iso");
     assert_eq!(bios, ["BIOS"], "{report}");
     assert!(
-        report.contains("El Torito boot info : 1"),
-        "boot-info-table:\n{report}"
+        report.contains("El Torito img opts :   1  boot-info-table"),
+        "{report}"
     );
     assert_eq!(catalog("hello-efi.iso").0, ["UEFI"]);
     assert_eq!(catalog("hello-hybrid.iso").0, ["BIOS", "UEFI"]);
@@ -398,10 +398,11 @@ fn size_sets_the_disk_size_and_a_too_small_one_says_what_is_needed() {
         "{stderr}"
     );
     assert!(stderr.contains("MiB"), "{stderr}");
-    boot::build(scratch.dir.path(), &scratch.cache, &out, &args("8G"), &[]);
+    // scripts/bench-disk-size.sh measures 8G builds; 1G shows the same here.
+    boot::build(scratch.dir.path(), &scratch.cache, &out, &args("1G"), &[]);
     let disk = out.join("hello-efi.img");
     let metadata = std::fs::metadata(&disk).unwrap();
-    assert_eq!(metadata.len(), 8 << 30);
+    assert_eq!(metadata.len(), 1 << 30);
     use std::os::unix::fs::MetadataExt;
     assert!(
         metadata.blocks() * 512 < 256 << 20,

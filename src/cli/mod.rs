@@ -52,8 +52,10 @@ pub enum Command {
 
 #[derive(Debug, Args, PartialEq, Eq)]
 pub struct BuildArgs {
-    /// Output format; repeat for several. Default: kernel+initrd, or tar
-    /// when -o is given. `ossify build --format help` lists them.
+    /// Output format; repeat or comma-separate for several. Default:
+    /// kernel+initrd, or tar when -o is given. Written: kernel+initrd, tar,
+    /// tar-kernel-initrd, uki, iso-bios, iso-efi, iso-efi-initrd, iso,
+    /// raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, dynamic-vhd, vmdk.
     #[arg(short = 'f', long = "format", value_name = "FORMAT")]
     pub formats: Vec<String>,
 

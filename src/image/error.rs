@@ -75,7 +75,7 @@ pub enum Error {
     #[error("no cache directory: set XDG_CACHE_HOME or HOME, or pass --cache-dir")]
     NoCacheDir,
 
-    #[error("{path}: {source}")]
+    #[error("cannot access {path}")]
     Io { path: PathBuf, source: io::Error },
 }
 

@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 
 use crate::bootloader::{self, BootFile, Bootloader};
 
-/// Where the kernel, initrd and command line go on every medium, so that a
+/// Where the kernel, initrd and command line go on media that carry them
+/// loose (BIOS ISOs and raw disks), so that a
 /// loader other than ours finds them too.
 pub const KERNEL_PATH: &str = "boot/kernel";
 pub const INITRD_PATH: &str = "boot/initrd.img";
@@ -81,9 +82,15 @@ impl<'a> Bootable<'a> {
     /// systemd's EFI stub for this architecture, and where firmware looks
     /// for a loader on removable media.
     pub fn efi_target(&self) -> (BootFile, &'static str) {
-        match self.architecture {
-            "arm64" => (bootloader::EFI_STUB_AA64, "EFI/BOOT/BOOTAA64.EFI"),
-            _ => (bootloader::EFI_STUB_X64, "EFI/BOOT/BOOTX64.EFI"),
-        }
+        efi_target(self.architecture)
+    }
+}
+
+/// systemd's EFI stub for `architecture`, and where firmware looks for a
+/// loader on removable media.
+pub fn efi_target(architecture: &str) -> (BootFile, &'static str) {
+    match architecture {
+        "arm64" => (bootloader::EFI_STUB_AA64, "EFI/BOOT/BOOTAA64.EFI"),
+        _ => (bootloader::EFI_STUB_X64, "EFI/BOOT/BOOTX64.EFI"),
     }
 }

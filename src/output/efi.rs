@@ -48,8 +48,8 @@ pub fn esp<'a>(
     Ok(fat.plan()?)
 }
 
-/// The kernel, initrd and command line at `boot/`, where every medium ossify
-/// writes keeps them.
+/// The kernel, initrd and command line at `boot/`, for loaders other than
+/// firmware (GRUB, isolinux, a rescue shell).
 pub fn add_loose_files<'a>(
     fat: &mut FatBuilder<'a>,
     system: &'a Bootable<'_>,

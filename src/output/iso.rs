@@ -61,7 +61,10 @@ pub fn write(
     iso.dir("boot", DIRECTORY)?;
     let mut hybrid = Hybrid {
         mbr_code: None,
-        seed: system.derive("iso hybrid").to_vec(),
+        // Each kind of ISO gets GUIDs of its own, as distinct disks must.
+        seed: system
+            .derive(&format!("iso bios={} efi={}", firmware.bios, firmware.efi))
+            .to_vec(),
     };
     if firmware.bios {
         isolinux = system.bootloader.read(bootloader::ISOLINUX)?;

@@ -257,9 +257,9 @@ impl Destination {
 /// Writing an output failed.
 #[derive(Debug, Error)]
 pub enum OutputError {
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Format { path: PathBuf, source: FormatError },
     #[error(
         "format {0} needs bootloader files; name a boot image with --boot-image or `boot: image:`"
@@ -446,6 +446,46 @@ pub fn write_all(
         }
     }
     Ok(written)
+}
+
+/// Fails, before anything is built, when `bootloader` lacks a file one of
+/// `formats` needs for `architecture`.
+pub fn check_bootloader(
+    formats: &[Format],
+    bootloader: &Bootloader,
+    architecture: &str,
+) -> Result<(), BootloaderError> {
+    use crate::bootloader::{ISOHYBRID_MBR, ISOLINUX, LDLINUX};
+    let (efi_stub, _) = bootable::efi_target(architecture);
+    for format in formats {
+        let (isolinux, efi, grub) = match format {
+            Format::Uki
+            | Format::IsoEfi
+            | Format::IsoEfiInitrd
+            | Format::RawEfi
+            | Format::Qcow2Efi => (false, true, false),
+            Format::IsoBios => (true, false, false),
+            Format::Iso => (true, true, false),
+            Format::RawBios
+            | Format::Qcow2Bios
+            | Format::Vhd
+            | Format::DynamicVhd
+            | Format::Vmdk => (false, false, true),
+            _ => (false, false, false),
+        };
+        if isolinux {
+            for file in [ISOLINUX, LDLINUX, ISOHYBRID_MBR] {
+                bootloader.read(file)?;
+            }
+        }
+        if efi {
+            bootloader.read(efi_stub)?;
+        }
+        if grub {
+            bootloader.grub_pc()?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes one bootable format of `system` to `out`.
