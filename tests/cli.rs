@@ -191,13 +191,14 @@ fn build_says_which_formats_exist_instead_of_half_building() {
         "--dir",
         dir.path().to_str().unwrap(),
         "-f",
-        "iso-bios",
+        "kernel+squashfs",
         "testdata/valid/base.yml",
     ]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("format iso-bios is not supported yet") && stderr.contains("kernel+initrd"),
+        stderr.contains("format kernel+squashfs is not supported yet")
+            && stderr.contains("kernel+initrd"),
         "{stderr}"
     );
     assert_eq!(

@@ -3,7 +3,7 @@
 //! network only when the cache cannot answer.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures_util::{StreamExt, TryStreamExt, future};
 use oci_spec::image::{Descriptor, ImageConfiguration};
@@ -168,7 +168,9 @@ impl Resolver {
             .collect();
         let session = Session {
             resolver: self,
-            registry: Registry::new(transport.client_config(http_hosts)?),
+            transport,
+            http_hosts,
+            registry: OnceLock::new(),
             downloads: Semaphore::new(self.options.parallel_downloads.max(1)),
         };
         runtime.block_on(future::try_join_all(
@@ -180,12 +182,16 @@ impl Resolver {
     }
 }
 
-/// The state of one [`Resolver::resolve`] call. Its registry client opens
-/// connections only when a request is made, so a resolution the cache
-/// answers makes none.
+/// The state of one [`Resolver::resolve`] call. Its registry client is made
+/// on the first request (loading the system's CA certificates takes a
+/// while), so a resolution the cache answers makes neither it nor any
+/// connection.
 struct Session<'a> {
     resolver: &'a Resolver,
-    registry: Registry,
+    transport: Transport,
+    /// Registries reached over plain HTTP.
+    http_hosts: Vec<String>,
+    registry: OnceLock<Registry>,
     /// Bounds the number of blobs downloading at once, across images.
     downloads: Semaphore,
 }
@@ -198,6 +204,14 @@ enum Kind {
 }
 
 impl Session<'_> {
+    fn registry(&self) -> Result<&Registry, Error> {
+        if let Some(registry) = self.registry.get() {
+            return Ok(registry);
+        }
+        let config = self.transport.client_config(self.http_hosts.clone())?;
+        Ok(self.registry.get_or_init(|| Registry::new(config)))
+    }
+
     async fn resolve(
         &self,
         reference: &Reference,
@@ -294,7 +308,7 @@ impl Session<'_> {
                 reference: reference.to_string(),
             });
         }
-        self.registry
+        self.registry()?
             .fetch_manifest(remote, None, &self.resolver.store)
             .await
     }
@@ -322,7 +336,7 @@ impl Session<'_> {
                 reference: reference.to_string(),
             });
         }
-        let registry = &self.registry;
+        let registry = self.registry()?;
         let _slot = self.downloads.acquire().await.expect("never closed");
         match kind {
             Kind::Manifest => registry.fetch_manifest(remote, Some(digest), store).await?,
