@@ -91,6 +91,7 @@ fn setup(dir: &Path) -> (PathBuf, PathBuf) {
     (cache, config)
 }
 
+/// Builds `config` as tar, kernel+initrd and tar-kernel-initrd, plus `extra`.
 fn build(
     dir: &Path,
     cache: &Path,
@@ -99,12 +100,6 @@ fn build(
     extra: &[&str],
 ) -> std::process::Output {
     let mut args = vec![
-        "build",
-        "--offline",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--dir",
-        out.to_str().unwrap(),
         "-f",
         "tar",
         "-f",
@@ -113,8 +108,7 @@ fn build(
         "tar-kernel-initrd",
     ];
     args.extend(extra);
-    args.push(config.to_str().unwrap());
-    support::ossify_in(dir, &args)
+    support::build_offline(dir, cache, out, &args, &[config])
 }
 
 fn sha256_of(path: &Path) -> String {

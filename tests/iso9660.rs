@@ -2,10 +2,17 @@
 //! sgdisk (`gdisk`): Rock Ridge and Joliet trees, contents, El Torito
 //! catalog, boot info table, hybrid MBR and GPT, reproducibility.
 
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 
 use ossify::write::iso9660::{ElTorito, Hybrid, IsoBuilder, IsoError, Metadata, Options};
+use support::tool;
 
 /// 2017-04-18T16:30:00Z, LinuxKit's SOURCE_DATE_EPOCH.
 const EPOCH: u64 = 1_492_533_000;
@@ -128,26 +135,6 @@ fn write_iso(images: &Images, options: &Options) -> Vec<u8> {
     bytes
 }
 
-/// Runs a tool, asserting it exists and succeeds; returns stdout and stderr.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| {
-            panic!("cannot run {program} (apt-get install {program}): {error}")
-        });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed:\n{text}"
-    );
-    text
-}
-
 fn save(dir: &Path, bytes: &[u8]) -> String {
     let path = dir.join("x.iso");
     std::fs::write(&path, bytes).unwrap();
@@ -160,7 +147,7 @@ fn save(dir: &Path, bytes: &[u8]) -> String {
 fn rock_ridge_lists_names_modes_owners_and_symlinks() {
     let dir = tempfile::tempdir().unwrap();
     let iso = save(dir.path(), &write_iso(&images(), &boot_options()));
-    let listing = run("xorriso", &["-indev", &iso, "-find", "/", "-exec", "lsdl"]);
+    let listing = tool("xorriso", &["-indev", &iso, "-find", "/", "-exec", "lsdl"]);
     let far = long_target();
     for expected in [
         "drwxr-xr-x    1 0        0               0 Apr 18  2017 '/'".to_owned(),
@@ -192,7 +179,7 @@ fn rock_ridge_lists_names_modes_owners_and_symlinks() {
 fn joliet_tree_has_the_names_without_symlinks() {
     let dir = tempfile::tempdir().unwrap();
     let iso = save(dir.path(), &write_iso(&images(), &boot_options()));
-    let listing = run(
+    let listing = tool(
         "xorriso",
         &[
             "-read_fs", "norock", "-indev", &iso, "-find", "/", "-exec", "lsdl",
@@ -215,7 +202,7 @@ fn joliet_tree_has_the_names_without_symlinks() {
 fn plain_iso9660_tree_has_8_3_names() {
     let dir = tempfile::tempdir().unwrap();
     let iso = save(dir.path(), &write_iso(&images(), &boot_options()));
-    let listing = run(
+    let listing = tool(
         "xorriso",
         &[
             "-read_fs",
@@ -250,7 +237,7 @@ fn extracted_contents_equal_the_inputs() {
     let images = images();
     let iso = save(dir.path(), &write_iso(&images, &boot_options()));
     let out = dir.path().join("out");
-    run(
+    tool(
         "xorriso",
         &[
             "-osirrox",
@@ -303,7 +290,7 @@ fn el_torito_catalog_has_bios_and_efi_entries_and_boot_info_table() {
     let images = images();
     let bytes = write_iso(&images, &boot_options());
     let iso = save(dir.path(), &bytes);
-    let report = run("xorriso", &["-indev", &iso, "-report_el_torito", "plain"]);
+    let report = tool("xorriso", &["-indev", &iso, "-report_el_torito", "plain"]);
     assert_eq!(
         report_line(&report, "El Torito cat path"),
         ["/isolinux/boot.cat"]
@@ -351,7 +338,7 @@ fn efi_only_catalog_has_one_uefi_entry_and_large_images_count_zero() {
     options.el_torito.as_mut().unwrap().bios = None;
     options.hybrid.as_mut().unwrap().mbr_code = None;
     let iso = save(dir.path(), &write_iso(&images, &options));
-    let report = run("xorriso", &["-indev", &iso, "-report_el_torito", "plain"]);
+    let report = tool("xorriso", &["-indev", &iso, "-report_el_torito", "plain"]);
     let efi = report_line(&report, "El Torito boot img :   1");
     assert_eq!(efi[..6], ["UEFI", "y", "none", "0x0000", "0x00", "0"]);
     assert!(!report.contains("El Torito boot img :   2"), "{report}");
@@ -368,9 +355,9 @@ fn hybrid_gpt_passes_sgdisk_and_maps_the_efi_image() {
     );
     assert_eq!(bytes[..432], [0xEB; 432]);
     let iso = save(dir.path(), &bytes);
-    let report = run("sgdisk", &["-v", &iso]);
+    let report = tool("sgdisk", &["-v", &iso]);
     assert!(report.contains("No problems found"), "{report}");
-    let report = run("xorriso", &["-indev", &iso, "-report_system_area", "plain"]);
+    let report = tool("xorriso", &["-indev", &iso, "-report_system_area", "plain"]);
     assert_eq!(
         report_line(&report, "System area summary"),
         ["MBR", "protective-msdos-label", "cyl-align-on", "GPT"]
@@ -386,7 +373,7 @@ fn hybrid_gpt_passes_sgdisk_and_maps_the_efi_image() {
     let efi_lba: u32 = report_line(&report, "GPT start and size :   1")[0]
         .parse()
         .unwrap();
-    let catalog = run("xorriso", &["-indev", &iso, "-report_el_torito", "plain"]);
+    let catalog = tool("xorriso", &["-indev", &iso, "-report_el_torito", "plain"]);
     let efi_entry = report_line(&catalog, "El Torito boot img :   2");
     let boot_lba: u32 = report_line(&catalog, "El Torito boot img :   1")[6]
         .parse()
@@ -406,7 +393,7 @@ fn bios_only_hybrid_has_one_active_mbr_partition_over_the_image() {
     options.el_torito.as_mut().unwrap().efi = None;
     let bytes = write_iso(&images(), &options);
     let iso = save(dir.path(), &bytes);
-    let report = run("xorriso", &["-indev", &iso, "-report_system_area", "plain"]);
+    let report = tool("xorriso", &["-indev", &iso, "-report_system_area", "plain"]);
     let sectors = (bytes.len() / 512).to_string();
     assert_eq!(
         report_line(&report, "MBR partition      :   1"),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use support::boot;
+use support::{boot, tool};
 
 const FORMATS: &[&str] = &[
     "kernel+initrd",
@@ -70,24 +70,6 @@ fn built() -> &'static Path {
 
 fn path(name: &str) -> String {
     built().join(name).to_str().unwrap().to_owned()
-}
-
-/// Runs a tool; returns stdout and stderr together, asserting success.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}; scripts/test.sh installs it"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed:\n{text}"
-    );
-    text
 }
 
 fn sha256(path: &Path) -> String {
@@ -150,7 +132,7 @@ fn every_output_is_byte_identical_in_another_environment() {
 #[test]
 fn xorriso_reports_the_expected_boot_catalogs() {
     let catalog = |iso: &str| {
-        let report = run(
+        let report = tool(
             "xorriso",
             &["-indev", &path(iso), "-report_el_torito", "plain"],
         );
@@ -170,7 +152,7 @@ fn xorriso_reports_the_expected_boot_catalogs() {
     );
     assert_eq!(catalog("hello-efi.iso").0, ["UEFI"]);
     assert_eq!(catalog("hello-hybrid.iso").0, ["BIOS", "UEFI"]);
-    let files = run(
+    let files = tool(
         "xorriso",
         &["-indev", &path("hello.iso"), "-find", "/", "-type", "f"],
     );
@@ -186,7 +168,7 @@ fn xorriso_reports_the_expected_boot_catalogs() {
 
 #[test]
 fn the_uki_has_its_sections() {
-    let headers = run("objdump", &["-h", &path("hello.efi")]);
+    let headers = tool("objdump", &["-h", &path("hello.efi")]);
     for section in [".osrel", ".cmdline", ".initrd", ".linux"] {
         assert!(headers.contains(section), "{section} in:\n{headers}");
     }
@@ -205,7 +187,7 @@ fn extract(image: &str, offset: u64, len: u64, to: &Path) {
 /// The first partition's start and size in sectors, as sfdisk reads them.
 fn first_partition(image: &str) -> (u64, u64, serde_json::Value) {
     let table: serde_json::Value =
-        serde_json::from_str(&run("sfdisk", &["--json", image])).unwrap();
+        serde_json::from_str(&tool("sfdisk", &["--json", image])).unwrap();
     let partition = table["partitiontable"]["partitions"][0].clone();
     (
         partition["start"].as_u64().unwrap(),
@@ -217,15 +199,15 @@ fn first_partition(image: &str) -> (u64, u64, serde_json::Value) {
 #[test]
 fn raw_efi_has_a_valid_gpt_and_an_esp_that_fsck_accepts() {
     let disk = path("hello-efi.img");
-    assert!(run("sgdisk", &["-v", &disk]).contains("No problems found"));
+    assert!(tool("sgdisk", &["-v", &disk]).contains("No problems found"));
     let (start, size, partition) = first_partition(&disk);
     assert_eq!(start, 2048);
     assert_eq!(partition["type"], "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
     let esp = built().join("esp.img");
     extract(&disk, start * 512, size * 512, &esp);
     let esp = esp.to_str().unwrap();
-    run("fsck.vfat", &["-n", esp]);
-    let listing = run("mdir", &["-i", esp, "-/", "-b", "::"]);
+    tool("fsck.vfat", &["-n", esp]);
+    let listing = tool("mdir", &["-i", esp, "-/", "-b", "::"]);
     for file in [
         "::/EFI/BOOT/BOOTX64.EFI",
         "::/boot/kernel",
@@ -245,15 +227,15 @@ fn raw_bios_has_an_active_fat_partition_with_grub_cfg() {
     let fat = built().join("bios-part.img");
     extract(&disk, start * 512, size * 512, &fat);
     let fat = fat.to_str().unwrap();
-    run("fsck.vfat", &["-n", fat]);
-    let config = run("mtype", &["-i", fat, "::/boot/grub/grub.cfg"]);
+    tool("fsck.vfat", &["-n", fat]);
+    let config = tool("mtype", &["-i", fat, "::/boot/grub/grub.cfg"]);
     assert!(config.contains("linux /boot/kernel"), "{config}");
     assert!(config.contains("console=ttyS0"), "{config}");
 }
 
 #[test]
 fn the_hybrid_iso_has_a_valid_gpt() {
-    assert!(run("sgdisk", &["-v", &path("hello-hybrid.iso")]).contains("No problems found"));
+    assert!(tool("sgdisk", &["-v", &path("hello-hybrid.iso")]).contains("No problems found"));
 }
 
 #[test]
@@ -264,7 +246,7 @@ fn qemu_img_finds_the_containers_sound_and_equal_to_the_raw_disks() {
         ("hello.vmdk", "vmdk"),
     ] {
         assert!(
-            run("qemu-img", &["check", "-f", format, &path(file)]).contains("No errors"),
+            tool("qemu-img", &["check", "-f", format, &path(file)]).contains("No errors"),
             "{file}"
         );
     }
@@ -274,7 +256,7 @@ fn qemu_img_finds_the_containers_sound_and_equal_to_the_raw_disks() {
         ("hello-bios.img", "hello.vmdk", "vmdk"),
         ("hello-bios.img", "hello.vhd", "vpc"),
     ] {
-        let compared = run(
+        let compared = tool(
             "qemu-img",
             &[
                 "compare",
@@ -305,7 +287,7 @@ fn dynamic_vhd_holds_the_same_disk_as_raw_bios() {
         &[],
     );
     let vhd = out.join("hello.vhd");
-    let compared = run(
+    let compared = tool(
         "qemu-img",
         &[
             "compare",
@@ -408,7 +390,7 @@ fn size_sets_the_disk_size_and_a_too_small_one_says_what_is_needed() {
         metadata.blocks() * 512 < 256 << 20,
         "the free space is a hole"
     );
-    assert!(run("sgdisk", &["-v", disk.to_str().unwrap()]).contains("No problems found"));
+    assert!(tool("sgdisk", &["-v", disk.to_str().unwrap()]).contains("No problems found"));
 }
 
 #[test]

@@ -96,22 +96,12 @@ pub fn build_output(
     configs: &[&Path],
 ) -> std::process::Output {
     let example = repo().join("examples/hello.yml");
-    let configs: Vec<&Path> = if configs.is_empty() {
-        vec![&example]
+    let configs: &[&Path] = if configs.is_empty() {
+        &[&example]
     } else {
-        configs.to_vec()
+        configs
     };
-    let mut line = vec![
-        "build",
-        "--offline",
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--dir",
-        out.to_str().unwrap(),
-    ];
-    line.extend(args);
-    line.extend(configs.iter().map(|c| c.to_str().unwrap()));
-    super::ossify_in(dir, &line)
+    super::build_offline(dir, cache, out, args, configs)
 }
 
 /// OVMF, given with `-bios`: read-only, so no run leaves state for the next.

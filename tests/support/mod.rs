@@ -20,3 +20,45 @@ pub fn ossify_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .output()
         .expect("ossify runs")
 }
+
+/// `ossify build --offline` from `cache` into `out` with `args`, of
+/// `configs` in order, run in `dir`.
+pub fn build_offline(
+    dir: &std::path::Path,
+    cache: &std::path::Path,
+    out: &std::path::Path,
+    args: &[&str],
+    configs: &[&std::path::Path],
+) -> std::process::Output {
+    let mut line = vec![
+        "build",
+        "--offline",
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--dir",
+        out.to_str().unwrap(),
+    ];
+    line.extend(args);
+    line.extend(configs.iter().map(|c| c.to_str().unwrap()));
+    ossify_in(dir, &line)
+}
+
+/// Runs a tool that is not ossify's, asserting that it ran and succeeded;
+/// returns its stdout and stderr together. scripts/test.sh installs every
+/// tool the tests use.
+pub fn tool(program: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); scripts/test.sh installs it"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{text}"
+    );
+    text
+}
