@@ -292,17 +292,15 @@ fn sha256(path: &Path) -> String {
     output::atomic::hex(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
-#[test]
-fn outputs_split_the_boot_files_and_are_reproducible() {
-    let dir = tempfile::tempdir().unwrap();
+/// The archive formats of `CONFIG`, written into `dir` as `t`.
+fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
     let destination = Destination::Directory {
-        dir: dir.path().to_owned(),
+        dir: dir.to_owned(),
         name: "t".into(),
     };
-    let formats = [Format::Tar, Format::KernelInitrd, Format::TarKernelInitrd];
-    let written = output::write_all(
+    output::write_all(
         assemble(CONFIG).unwrap(),
-        &formats,
+        &[Format::Tar, Format::KernelInitrd, Format::TarKernelInitrd],
         &destination,
         EPOCH,
         &output::BootOptions {
@@ -311,7 +309,13 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
             disk_size: None,
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn outputs_split_the_boot_files_and_are_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = write_archives(dir.path());
     let mut names: Vec<String> = written
         .iter()
         .map(|w| {
@@ -378,22 +382,7 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
     );
 
     let again = tempfile::tempdir().unwrap();
-    let destination = Destination::Directory {
-        dir: again.path().to_owned(),
-        name: "t".into(),
-    };
-    let rewritten = output::write_all(
-        assemble(CONFIG).unwrap(),
-        &formats,
-        &destination,
-        EPOCH,
-        &output::BootOptions {
-            bootloader: None,
-            architecture: "amd64",
-            disk_size: None,
-        },
-    )
-    .unwrap();
+    let rewritten = write_archives(again.path());
     let digests =
         |w: &[output::Written]| w.iter().map(|w| w.file.sha256.clone()).collect::<Vec<_>>();
     assert_eq!(digests(&written), digests(&rewritten));

@@ -50,6 +50,16 @@ fn scratch() -> Scratch {
     Scratch { dir, cache }
 }
 
+impl Scratch {
+    /// Builds the example with `args` into `out` here; returns what ossify
+    /// did and `out`.
+    fn build(&self, args: &[&str]) -> (std::process::Output, PathBuf) {
+        let out = self.dir.path().join("out");
+        let output = boot::build_output(self.dir.path(), &self.cache, &out, args, &[]);
+        (output, out)
+    }
+}
+
 /// Every format, built once for the checks below.
 fn built() -> &'static Path {
     static OUT: OnceLock<(Scratch, PathBuf)> = OnceLock::new();
@@ -305,14 +315,7 @@ fn dynamic_vhd_holds_the_same_disk_as_raw_bios() {
 #[test]
 fn without_a_boot_image_the_hosts_files_are_used_and_recorded() {
     let scratch = scratch();
-    let out = scratch.dir.path().join("out");
-    let built = boot::build_output(
-        scratch.dir.path(),
-        &scratch.cache,
-        &out,
-        &["-f", "uki"],
-        &[],
-    );
+    let (built, out) = scratch.build(&["-f", "uki"]);
     assert!(
         built.status.success(),
         "{}",
@@ -331,19 +334,12 @@ fn without_a_boot_image_the_hosts_files_are_used_and_recorded() {
 #[test]
 fn a_boot_image_without_isolinux_is_an_error_naming_the_file_and_package() {
     let scratch = scratch();
-    let out = scratch.dir.path().join("out");
-    let failed = boot::build_output(
-        scratch.dir.path(),
-        &scratch.cache,
-        &out,
-        &[
-            "--boot-image",
-            "localhost/ossify-examples/hello:busybox",
-            "-f",
-            "iso-bios",
-        ],
-        &[],
-    );
+    let (failed, out) = scratch.build(&[
+        "--boot-image",
+        "localhost/ossify-examples/hello:busybox",
+        "-f",
+        "iso-bios",
+    ]);
     assert_eq!(failed.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(
@@ -396,14 +392,7 @@ fn size_sets_the_disk_size_and_a_too_small_one_says_what_is_needed() {
 #[test]
 fn vhd_and_dynamic_vhd_in_one_build_is_a_usage_error() {
     let scratch = scratch();
-    let out = scratch.dir.path().join("out");
-    let failed = boot::build_output(
-        scratch.dir.path(),
-        &scratch.cache,
-        &out,
-        &["-f", "vhd", "-f", "dynamic-vhd"],
-        &[],
-    );
+    let (failed, _) = scratch.build(&["-f", "vhd", "-f", "dynamic-vhd"]);
     assert_eq!(failed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("both write <name>.vhd"));
 }
