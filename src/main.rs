@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use ossify::build;
 use ossify::cli::progress::{Downloads, Progress};
-use ossify::cli::{BuildArgs, CacheCommand, Cli, Command, PullArgs, UsageError, ValidateArgs};
+use ossify::cli::{
+    BuildArgs, CacheCommand, Cli, Command, PullArgs, UsageError, ValidateArgs, VerifyArgs,
+};
 use ossify::config::{self, Problem, Source};
 use ossify::image;
 use ossify::output::Destination;
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate(&args),
         Command::Pull(args) => pull(&args),
         Command::Cache(command) => cache(&command),
+        Command::Verify(args) => verify(&args),
     };
     match outcome {
         Ok(code) => code,
@@ -227,6 +230,34 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
         } => cache.open()?.export(&parse(reference)?, output)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let mut mismatched = 0;
+    for path in &args.manifests {
+        let manifest = ossify::output::manifest::Manifest::read(path)
+            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let mismatches = manifest
+            .verify(dir)
+            .with_context(|| format!("cannot check the outputs of {}", path.display()))?;
+        for mismatch in &mismatches {
+            eprintln!("{}: {mismatch}", path.display());
+        }
+        if mismatches.is_empty() {
+            eprintln!(
+                "{}: {} output(s) match",
+                path.display(),
+                manifest.outputs.len()
+            );
+        }
+        mismatched += mismatches.len();
+    }
+    Ok(if mismatched == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn describe(configs: &[std::path::PathBuf]) -> String {

@@ -434,3 +434,36 @@ fn dash_o_dash_streams_the_tar_to_stdout() {
         .collect();
     assert!(paths.iter().any(|p| p == "boot/kernel"), "{paths:?}");
 }
+
+#[test]
+fn verify_accepts_the_outputs_and_names_every_changed_or_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config) = setup(dir.path());
+    let out = dir.path().join("out");
+    let built = build(dir.path(), &cache, &config, &out, &[]);
+    assert!(built.status.success());
+    let manifest = out.join("e2e.manifest.json");
+    let verify = || support::ossify_in(dir.path(), &["verify", manifest.to_str().unwrap()]);
+    let good = verify();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(String::from_utf8_lossy(&good.stderr).contains("5 output(s) match"));
+
+    let mut tar = std::fs::read(out.join("e2e.tar")).unwrap();
+    tar[600] ^= 1;
+    std::fs::write(out.join("e2e.tar"), tar).unwrap();
+    std::fs::write(out.join("e2e-cmdline"), "console=ttyS10").unwrap();
+    std::fs::remove_file(out.join("e2e-kernel")).unwrap();
+    let bad = verify();
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("e2e.tar: sha256 "), "{stderr}");
+    assert!(
+        stderr.contains("e2e-cmdline: 14 bytes, the manifest says 13"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("e2e-kernel: missing"), "{stderr}");
+}

@@ -48,6 +48,16 @@ pub enum Command {
     /// skopeo, umoci and crane can read too.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Check built files against their manifest: every output beside
+    /// MANIFEST must have the size and sha256 it records.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct VerifyArgs {
+    /// `<name>.manifest.json` files written by `ossify build`.
+    #[arg(value_name = "MANIFEST", required = true)]
+    pub manifests: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args, PartialEq, Eq)]
