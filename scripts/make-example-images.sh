@@ -34,7 +34,8 @@ cp "$work"/linux/boot/vmlinuz-* "$work/kernel/kernel"
 modules=$(basename "$work"/linux/lib/modules/*)
 mkdir -p "$work/kernel-tar/lib/modules/$modules"
 cp "$work/linux/lib/modules/$modules"/modules.{order,builtin} "$work/kernel-tar/lib/modules/$modules/"
-tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$work/kernel-tar" -cf "$work/kernel/kernel.tar" lib
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w,a+rX \
+  -C "$work/kernel-tar" -cf "$work/kernel/kernel.tar" lib
 
 # The init image: busybox as the shell, runc with exactly the libraries it links.
 debian_unpack "$debs" "$work/packages" busybox-static runc libseccomp2 libc6

@@ -28,25 +28,37 @@ backports_packages=(
   qemu-system-x86                # tests/boot.rs boots what ossify builds, under TCG
 )
 
-install_packages() {
-  local missing=()
+# Prints those of the given packages that are not installed.
+missing() {
+  local pkg
   for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "test.sh: installing ${missing[*]}"
-  local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  if [ ${#backports_packages[@]} -gt 0 ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    echo "deb http://deb.debian.org/debian bookworm-backports main" | "${sudo[@]}" tee "$backports" >/dev/null
-  fi
-  "${sudo[@]}" apt-get update -q
-  local target=()
-  [ ${#backports_packages[@]} -eq 0 ] || target=(-t bookworm-backports)
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${target[@]}" "${missing[@]}"
 }
 
-install_packages "${packages[@]}" "${backports_packages[@]}"
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "test.sh: installing packages needs root: run as root or install sudo" >&2
+    exit 1
+  fi
+}
+
+mapfile -t regular < <(missing "${packages[@]}")
+mapfile -t newer < <(missing "${backports_packages[@]}")
+if [ ${#regular[@]} -gt 0 ] || [ ${#newer[@]} -gt 0 ]; then
+  echo "test.sh: installing ${regular[*]} ${newer[*]}"
+  if [ ${#newer[@]} -gt 0 ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" | as_root tee "$backports" >/dev/null
+  fi
+  as_root apt-get update -q
+  install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends)
+  [ ${#regular[@]} -eq 0 ] || as_root "${install[@]}" "${regular[@]}"
+  [ ${#newer[@]} -eq 0 ] || as_root "${install[@]}" -t bookworm-backports "${newer[@]}"
+fi
 
 echo "test.sh: cargo fmt --check"
 cargo fmt --check

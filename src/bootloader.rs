@@ -91,6 +91,8 @@ pub enum BootloaderError {
         package: &'static str,
         source_name: String,
     },
+    #[error("no EFI stub is known for architecture {architecture}; build for amd64 or arm64")]
+    NoEfiStub { architecture: String },
     #[error("cannot read /{path} from {source_name}")]
     Read {
         path: String,

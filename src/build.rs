@@ -56,8 +56,6 @@ pub enum BuildError {
     Assemble(#[from] assemble::Error),
     #[error(transparent)]
     Output(#[from] OutputError),
-    #[error(transparent)]
-    Bootloader(#[from] crate::bootloader::BootloaderError),
     #[error("cannot read the environment: {0}")]
     Environment(std::io::Error),
 }
@@ -122,6 +120,16 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             bootloader,
             &resolver.platform().architecture,
         )?;
+    }
+    // A manifest from an earlier build must not stand beside outputs this
+    // build has replaced, should it fail half-way.
+    if let Some(path) = request.destination.manifest_path() {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(OutputError::Io { path, source: e }.into());
+            }
+            _ => {}
+        }
     }
     (request.stage)("assembling the root filesystem");
     let working_dir = std::env::current_dir().map_err(BuildError::Environment)?;

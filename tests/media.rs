@@ -396,3 +396,29 @@ fn vhd_and_dynamic_vhd_in_one_build_is_a_usage_error() {
     assert_eq!(failed.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("both write <name>.vhd"));
 }
+
+#[test]
+fn a_bootable_format_without_a_kernel_is_an_error() {
+    let scratch = scratch();
+    let config = scratch.dir.path().join("no-kernel.yml");
+    std::fs::write(
+        &config,
+        "init:\n  - localhost/ossify-examples/init:busybox\n",
+    )
+    .unwrap();
+    let out = scratch.dir.path().join("out");
+    let failed = boot::build_output(
+        scratch.dir.path(),
+        &scratch.cache,
+        &out,
+        &["--boot-image", boot::BOOT_IMAGE, "-f", "uki"],
+        &[&config],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("format uki boots a kernel, and the build has none"),
+        "{stderr}"
+    );
+    assert!(!out.join("no-kernel.efi").exists());
+}

@@ -1,6 +1,7 @@
 # Shell functions that write OCI image layouts from plain directories, with
 # no container tool and no root: one gzip'd layer per image, owned by 0:0,
-# entries sorted and dated 0 so the same directory gives the same digest.
+# entries sorted, dated 0 and with modes free of the umask, so the same
+# directory gives the same digest.
 # Source this file, call oci_layout_init once, oci_layout_add per image,
 # oci_layout_finish once.
 
@@ -24,7 +25,7 @@ oci_layout_blob() { # FILE
 oci_layout_add() { # REF CONFIG_JSON ROOTFS_DIR
   local ref=$1 config=$2 rootfs=$3 tmp diff_id layer config_blob manifest
   tmp=$(mktemp -d)
-  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=pax \
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w,a+rX --format=pax \
     --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
     -C "$rootfs" -cf "$tmp/layer.tar" .
   diff_id=$(sha256sum "$tmp/layer.tar" | cut -d' ' -f1)

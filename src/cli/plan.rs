@@ -105,12 +105,16 @@ impl BuildArgs {
     }
 }
 
+/// The largest `--size`: 16 TiB, far beyond any image ossify is for, and
+/// small enough that no disk arithmetic can overflow.
+const MAX_SIZE: u64 = 16 << 40;
+
 /// A disk size as LinuxKit's `-size` takes it: a number with a K, M, G or T
 /// suffix (powers of 1024; `MB`, `MiB` alike), a bare number meaning MiB.
 pub fn parse_size(text: &str) -> Result<u64, UsageError> {
     let invalid = || {
         UsageError(format!(
-            "--size {text}: expected a size such as 512M, 1G or 1024 (MiB)"
+            "--size {text}: expected a size from 1K to 16T, such as 512M, 1G or 1024 (MiB)"
         ))
     };
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -131,7 +135,7 @@ pub fn parse_size(text: &str) -> Result<u64, UsageError> {
     };
     number
         .checked_mul(1 << shift)
-        .filter(|&bytes| bytes > 0)
+        .filter(|&bytes| bytes > 0 && bytes <= MAX_SIZE)
         .ok_or_else(invalid)
 }
 
@@ -158,7 +162,8 @@ mod tests {
         assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);
         assert_eq!(parse_size("4096B").unwrap(), 4096);
         assert_eq!(parse_size("2k").unwrap(), 2048);
-        for bad in ["", "G", "1X", "-1M", "0", "99999999999T"] {
+        assert_eq!(parse_size("16T").unwrap(), 16 << 40);
+        for bad in ["", "G", "1X", "-1M", "0", "17T", "99999999999T"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
     }

@@ -4,7 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::bootloader::{self, BootFile, Bootloader};
+use crate::bootloader::{self, BootFile, Bootloader, BootloaderError};
 
 /// Where the kernel, initrd and command line go on media that carry them
 /// loose (BIOS ISOs and raw disks), so that a
@@ -26,7 +26,8 @@ pub struct Bootable<'a> {
     pub bootloader: &'a Bootloader,
     /// The os-release a UKI carries, which boot menus show.
     pub os_release: Vec<u8>,
-    /// A digest of everything above, so ids change exactly when content does.
+    /// A digest of the kernel, initrd, command line, name and date, so the
+    /// ids of two builds differ when what they boot differs.
     seed: [u8; 32],
 }
 
@@ -81,16 +82,19 @@ impl<'a> Bootable<'a> {
 
     /// systemd's EFI stub for this architecture, and where firmware looks
     /// for a loader on removable media.
-    pub fn efi_target(&self) -> (BootFile, &'static str) {
-        efi_target(self.architecture)
+    pub fn efi_target(&self) -> Result<(BootFile, &'static str), BootloaderError> {
+        efi_target(self.architecture).ok_or_else(|| BootloaderError::NoEfiStub {
+            architecture: self.architecture.to_owned(),
+        })
     }
 }
 
 /// systemd's EFI stub for `architecture`, and where firmware looks for a
-/// loader on removable media.
-pub fn efi_target(architecture: &str) -> (BootFile, &'static str) {
+/// loader on removable media; `None` for architectures without one here.
+pub fn efi_target(architecture: &str) -> Option<(BootFile, &'static str)> {
     match architecture {
-        "arm64" => (bootloader::EFI_STUB_AA64, "EFI/BOOT/BOOTAA64.EFI"),
-        _ => (bootloader::EFI_STUB_X64, "EFI/BOOT/BOOTX64.EFI"),
+        "amd64" => Some((bootloader::EFI_STUB_X64, "EFI/BOOT/BOOTX64.EFI")),
+        "arm64" => Some((bootloader::EFI_STUB_AA64, "EFI/BOOT/BOOTAA64.EFI")),
+        _ => None,
     }
 }

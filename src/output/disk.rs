@@ -13,7 +13,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::FormatError;
-use super::bootable::Bootable;
+use super::bootable::{Bootable, INITRD_PATH, KERNEL_PATH};
 use super::efi;
 use crate::write::fat::{FatBuilder, FatImage, FatOptions};
 use crate::write::grub;
@@ -125,8 +125,9 @@ pub fn write(
     Ok(())
 }
 
-/// The disk size for content ending at sector `content_end`: `size` when
-/// given and large enough, else the content plus a MiB, in whole MiB.
+/// The disk size for content ending at sector `content_end`: `size` (in
+/// whole sectors) when given and large enough, else the content plus a MiB,
+/// in whole MiB.
 fn disk_size(size: Option<u64>, content_end: u64) -> Result<u64, TooSmall> {
     let needed = (content_end * SECTOR).div_ceil(MIB) * MIB + MIB;
     match size {
@@ -135,7 +136,7 @@ fn disk_size(size: Option<u64>, content_end: u64) -> Result<u64, TooSmall> {
             needed,
             needed_mib: needed / MIB,
         }),
-        Some(given) => Ok(given.div_ceil(SECTOR) * SECTOR),
+        Some(given) => Ok(given / SECTOR * SECTOR),
         None => Ok(needed),
     }
 }
@@ -196,7 +197,7 @@ fn bios_disk(
         None,
         PARTITION_START - grub::CORE_IMAGE_LBA,
     )?;
-    let config = grub::config(system.cmdline);
+    let config = grub::config(KERNEL_PATH, INITRD_PATH, system.cmdline);
     let mut fat = FatBuilder::new(FatOptions {
         label: Some(BIOS_LABEL.to_owned()),
         volume_id: system.derive_u32("bios volume id"),

@@ -12,7 +12,7 @@ const ESP_LABEL: &str = "EFI";
 
 /// The UKI of `system`, built on the boot image's stub.
 pub fn uki<'a>(system: &'a Bootable<'_>) -> Result<Uki<'a>, FormatError> {
-    let (stub, _) = system.efi_target();
+    let (stub, _) = system.efi_target()?;
     let stub = system.bootloader.read(stub)?;
     let contents = UkiContents {
         osrel: &system.os_release,
@@ -33,7 +33,7 @@ pub fn esp<'a>(
     hidden_sectors: u32,
 ) -> Result<FatImage<'a>, FormatError> {
     let uki = uki(system)?;
-    let (_, uki_path) = system.efi_target();
+    let (_, uki_path) = system.efi_target()?;
     let mut fat = FatBuilder::new(FatOptions {
         label: Some(ESP_LABEL.to_owned()),
         volume_id: system.derive_u32("esp volume id"),

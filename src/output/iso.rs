@@ -38,8 +38,10 @@ pub struct Firmware {
 }
 
 /// isolinux's configuration: straight to the kernel, on the serial console
-/// and the screen alike.
+/// and the screen alike. Line breaks in the command line become spaces, so
+/// it cannot add lines of its own.
 fn isolinux_cfg(cmdline: &str) -> String {
+    let cmdline = cmdline.replace(['\n', '\r'], " ");
     format!(
         "SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\n\
          LABEL linux\n  KERNEL /{KERNEL_PATH}\n  APPEND initrd=/{INITRD_PATH} {cmdline}\n"

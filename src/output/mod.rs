@@ -265,6 +265,14 @@ pub enum OutputError {
         "format {0} needs bootloader files; name a boot image with --boot-image or `boot: image:`"
     )]
     NoBootloader(Format),
+    #[error(
+        "format {0} boots a kernel, and the build has none; add `kernel: image:` to the config"
+    )]
+    NoKernel(Format),
+    #[error(transparent)]
+    WrongArchitecture(#[from] WrongArchitecture),
+    #[error(transparent)]
+    Bootloader(#[from] BootloaderError),
     #[error("format {0} is not supported yet; this version writes: {list}", list = supported_names())]
     Unsupported(Format),
 }
@@ -375,6 +383,11 @@ pub fn write_all(
         source,
     };
     let boot = boot::split(&mut tree).map_err(io_error)?;
+    if let Some(format) = formats.iter().find(|f| f.needs_bootloader())
+        && boot.kernel.is_empty()
+    {
+        return Err(OutputError::NoKernel(*format));
+    }
     let mut initrd = initrd(&tree, &boot.ucode, &scratch, source_date_epoch)?;
     drop(tree);
     let initrd_len = initrd.stream_position().map_err(io_error)?;
@@ -448,41 +461,90 @@ pub fn write_all(
     Ok(written)
 }
 
-/// Fails, before anything is built, when `bootloader` lacks a file one of
-/// `formats` needs for `architecture`.
-pub fn check_bootloader(
-    formats: &[Format],
-    bootloader: &Bootloader,
-    architecture: &str,
-) -> Result<(), BootloaderError> {
-    use crate::bootloader::{ISOHYBRID_MBR, ISOLINUX, LDLINUX};
-    let (efi_stub, _) = bootable::efi_target(architecture);
-    for format in formats {
-        let (isolinux, efi, grub) = match format {
+/// Which bootloader a format needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loader {
+    Isolinux,
+    EfiStub,
+    GrubPc,
+}
+
+impl Format {
+    /// The bootloaders this format puts on its medium.
+    fn loaders(self) -> &'static [Loader] {
+        match self {
             Format::Uki
             | Format::IsoEfi
             | Format::IsoEfiInitrd
             | Format::RawEfi
-            | Format::Qcow2Efi => (false, true, false),
-            Format::IsoBios => (true, false, false),
-            Format::Iso => (true, true, false),
+            | Format::Qcow2Efi => &[Loader::EfiStub],
+            Format::IsoBios => &[Loader::Isolinux],
+            Format::Iso => &[Loader::Isolinux, Loader::EfiStub],
             Format::RawBios
             | Format::Qcow2Bios
             | Format::Vhd
             | Format::DynamicVhd
-            | Format::Vmdk => (false, false, true),
-            _ => (false, false, false),
-        };
-        if isolinux {
-            for file in [ISOLINUX, LDLINUX, ISOHYBRID_MBR] {
-                bootloader.read(file)?;
+            | Format::Vmdk => &[Loader::GrubPc],
+            _ => &[],
+        }
+    }
+}
+
+/// A bootable format cannot be made for the architecture built for.
+#[derive(Debug, Error)]
+#[error("format {format} boots {firmware} only, not {architecture}; {instead}")]
+pub struct WrongArchitecture {
+    format: Format,
+    firmware: &'static str,
+    architecture: String,
+    instead: &'static str,
+}
+
+/// Fails, before anything is built, when one of `formats` cannot boot on
+/// `architecture` or `bootloader` lacks a file it needs. Each file is read
+/// once, however many formats need it.
+pub fn check_bootloader(
+    formats: &[Format],
+    bootloader: &Bootloader,
+    architecture: &str,
+) -> Result<(), OutputError> {
+    use crate::bootloader::{ISOHYBRID_MBR, ISOLINUX, LDLINUX};
+    let mut checked = Vec::new();
+    for &format in formats {
+        for &loader in format.loaders() {
+            let wrong = |firmware, instead| WrongArchitecture {
+                format,
+                firmware,
+                architecture: architecture.to_owned(),
+                instead,
+            };
+            let efi_stub = match bootable::efi_target(architecture) {
+                Some((stub, _)) => Some(stub),
+                None if loader == Loader::EfiStub => {
+                    return Err(wrong("UEFI on amd64 and arm64", "build kernel+initrd").into());
+                }
+                None => None,
+            };
+            if loader != Loader::EfiStub && !matches!(architecture, "amd64" | "386") {
+                return Err(wrong("x86 BIOS", "use an EFI format (raw-efi, iso-efi, uki)").into());
             }
-        }
-        if efi {
-            bootloader.read(efi_stub)?;
-        }
-        if grub {
-            bootloader.grub_pc()?;
+            if checked.contains(&loader) {
+                continue;
+            }
+            checked.push(loader);
+            match loader {
+                Loader::Isolinux => {
+                    for file in [ISOLINUX, LDLINUX, ISOHYBRID_MBR] {
+                        bootloader.read(file)?;
+                    }
+                }
+                Loader::EfiStub => {
+                    bootloader.read(efi_stub.expect("checked above"))?;
+                }
+                Loader::GrubPc => {
+                    bootloader.grub_pc()?;
+                }
+            }
         }
     }
     Ok(())
@@ -580,6 +642,28 @@ fn initrd(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootloaders_must_suit_the_architecture() {
+        // The architecture is checked before any file is looked for, so
+        // the host's (absent or present) files do not matter here.
+        let host = Bootloader::host();
+        let error = check_bootloader(&[Format::RawBios], &host, "arm64").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("format raw-bios boots x86 BIOS only, not arm64"),
+            "{error}"
+        );
+        let error = check_bootloader(&[Format::Uki], &host, "riscv64").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("format uki boots UEFI on amd64 and arm64 only"),
+            "{error}"
+        );
+        assert!(check_bootloader(&[Format::Tar, Format::KernelInitrd], &host, "s390x").is_ok());
+    }
 
     #[test]
     fn names_round_trip_and_files_follow_linuxkit() {

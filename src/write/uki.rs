@@ -278,6 +278,11 @@ impl StubLayout {
             let size = u64::from(field_u32(header + VIRTUAL_SIZE)?);
             virtual_end = virtual_end.max(start + size.max(u64::from(raw_size)));
         }
+        // The new section headers go between the table and the first
+        // section's data, which must therefore lie inside the stub.
+        if first_raw_data > stub.len() as u64 {
+            return Err(bad("its sections hold no data inside the file"));
+        }
         Ok(StubLayout {
             pe,
             optional,
@@ -603,5 +608,23 @@ mod tests {
             Uki::new(&truncated, &contents),
             Err(UkiError::BadStub(_))
         ));
+        // Sections without data (or with data past the end) leave no room
+        // the new headers could be known to fit in.
+        for first_raw in [0, 0x10_0000] {
+            let mut hollow = synthetic_stub(2, 0x400);
+            for index in 0..2 {
+                let header = 0x58 + 240 + 40 * index;
+                put_u32(
+                    &mut hollow,
+                    header + 16,
+                    if first_raw == 0 { 0 } else { 0x200 },
+                );
+                put_u32(&mut hollow, header + 20, first_raw);
+            }
+            assert!(matches!(
+                Uki::new(&hollow, &contents),
+                Err(UkiError::BadStub(_))
+            ));
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! VHD images of a raw disk, fixed and dynamic (Microsoft's "Virtual Hard
 //! Disk Image Format Specification").
 //!
-//! A fixed VHD is the raw disk followed by a 512-byte footer; it is written
-//! by offset into a sparse file so zero regions cost nothing. A dynamic VHD
+//! A fixed VHD is the raw disk followed by a 512-byte footer, written in
+//! order (a sink that skips zeros, as ossify's outputs do, keeps it sparse).
+//! A dynamic VHD
 //! is a footer copy, a dynamic header, a block allocation table (BAT) and
 //! 2 MiB blocks, each behind a sector bitmap, then the footer; all-zero
 //! blocks are left out of the BAT, so the file is written sequentially

@@ -1,7 +1,5 @@
 //! `grub.cfg`: boot the one kernel at once, talking on the serial console.
 
-use super::{INITRD_PATH, KERNEL_PATH};
-
 /// Characters GRUB's script parser takes literally in an unquoted word.
 fn is_plain(character: char) -> bool {
     character.is_ascii_alphanumeric() || "_-+=.,:/@%".contains(character)
@@ -37,16 +35,17 @@ fn kernel_arguments(cmdline: &str) -> Vec<String> {
 }
 
 /// The text of `grub.cfg`: serial console (COM1, 115200 baud) and screen,
-/// no menu delay, and one entry that boots [`KERNEL_PATH`] with
-/// [`INITRD_PATH`] and the kernel command line `cmdline`.
+/// no menu delay, and one entry that boots the kernel at `kernel` with the
+/// initrd at `initrd` (paths on the first partition) and the kernel command
+/// line `cmdline`.
 ///
 /// Each of `cmdline`'s arguments becomes one word of the `linux` command;
 /// GRUB puts double quotes around an argument with spaces when it hands
 /// them to the kernel, so the kernel parses the same arguments, though not
 /// necessarily the same text (`x="a b"` arrives as `"x=a b"`). GRUB also
 /// puts a backslash before every `'`, `"` and `\` left in an argument.
-pub fn config(cmdline: &str) -> String {
-    let mut linux = format!("/{KERNEL_PATH}");
+pub fn config(kernel: &str, initrd: &str, cmdline: &str) -> String {
+    let mut linux = format!("/{kernel}");
     for argument in kernel_arguments(cmdline) {
         linux.push(' ');
         linux.push_str(&quote(&argument));
@@ -58,7 +57,7 @@ pub fn config(cmdline: &str) -> String {
          timeout=0\n\
          menuentry 'ossify' {{\n\
          \tlinux {linux}\n\
-         \tinitrd /{INITRD_PATH}\n\
+         \tinitrd /{initrd}\n\
          }}\n"
     )
 }
@@ -70,7 +69,7 @@ mod tests {
     #[test]
     fn boots_the_kernel_with_its_command_line_on_serial() {
         assert_eq!(
-            config("console=ttyS0 panic=-1"),
+            config("boot/kernel", "boot/initrd.img", "console=ttyS0 panic=-1"),
             "serial --unit=0 --speed=115200\n\
              terminal_input serial console\n\
              terminal_output serial console\n\
@@ -84,7 +83,11 @@ mod tests {
 
     #[test]
     fn quotes_words_grub_would_interpret() {
-        let text = config("init=/bin/sh x=\"a;b c\" $HOME it's {x} \"\"  ");
+        let text = config(
+            "boot/kernel",
+            "boot/initrd.img",
+            "init=/bin/sh x=\"a;b c\" $HOME it's {x} \"\"  ",
+        );
         let linux = text.lines().find(|line| line.contains("linux")).unwrap();
         assert_eq!(
             linux,

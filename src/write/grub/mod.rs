@@ -9,7 +9,7 @@
 //!   partition: `diskboot.img`, `lzma_decompress.img`, and the LZMA-compressed
 //!   kernel with its modules and the prefix where `grub.cfg` lives;
 //! - `grub.cfg` ([`config`]) on the first partition, a FAT file system that
-//!   also holds the kernel and initrd at [`KERNEL_PATH`] and [`INITRD_PATH`].
+//!   also holds the kernel and initrd.
 //!
 //! The core image embeds every module the generated `grub.cfg` needs
 //! ([`MODULES`]: 290 sectors with GRUB 2.12, of the 2047 before a partition
@@ -51,10 +51,6 @@ pub const MODULES: &[&str] = &[
 pub const PREFIX: &str = "(,msdos1)/boot/grub";
 /// `grub.cfg`'s path on the first partition, under [`PREFIX`].
 pub const CONFIG_PATH: &str = "boot/grub/grub.cfg";
-/// The kernel's path on the first partition, as `grub.cfg` names it.
-pub const KERNEL_PATH: &str = "boot/kernel";
-/// The initrd's path on the first partition, as `grub.cfg` names it.
-pub const INITRD_PATH: &str = "boot/initrd.img";
 
 /// Where GRUB's stock files come from, for error messages.
 const PACKAGE_HINT: &str = "Debian's grub-pc-bin package, /usr/lib/grub/i386-pc/";

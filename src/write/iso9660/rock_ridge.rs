@@ -1,4 +1,4 @@
-//! Rock Ridge (RRIP 1.12 over SUSP 1.12): POSIX modes, owners, link counts,
+//! Rock Ridge (RRIP 1.10, "RRIP_1991A", over SUSP 1.12): POSIX modes, owners, link counts,
 //! long names, symlinks and times in each directory record's system use
 //! area. What does not fit a record's 255 bytes moves to continuation areas
 //! (CE entries), each inside one sector as Linux requires.
