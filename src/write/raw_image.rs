@@ -99,11 +99,34 @@ impl<'a> RawImage<'a> {
         let available = usize::try_from(self.size.saturating_sub(offset))
             .map_or(buffer.len(), |left| left.min(buffer.len()));
         let (data, past_end) = buffer.split_at_mut(available);
+        past_end.fill(0);
+        if self.is_hole(offset, available as u64) {
+            data.fill(0);
+            return Ok(false);
+        }
         self.file
             .read_exact_at(data, offset)
             .map_err(|source| ConvertError::Read { offset, source })?;
-        past_end.fill(0);
         Ok(!super::is_zero(data))
+    }
+
+    /// Whether the filesystem says `len` bytes at `offset` are a hole, so a
+    /// multi-GiB disk that is mostly free space need not be read. `false`
+    /// whenever it cannot tell (the bytes are then read and checked).
+    fn is_hole(&self, offset: u64, len: u64) -> bool {
+        use std::os::fd::AsRawFd;
+        let Ok(start) = libc::off_t::try_from(offset) else {
+            return false;
+        };
+        // SAFETY: lseek only reads the descriptor, which `self.file` keeps
+        // open; moving its offset is harmless as every read here is
+        // positioned (pread).
+        let data = unsafe { libc::lseek(self.file.as_raw_fd(), start, libc::SEEK_DATA) };
+        if data < 0 {
+            // ENXIO: no data from `offset` to the end of the file.
+            return io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+        }
+        data as u64 >= offset + len
     }
 
     /// Writes the whole image to `out`, in order, as part of a `format`
