@@ -7,15 +7,27 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ossify::write::partition::gpt::{
-    Gpt, GptPartition, Guid, PlacedPartition, TYPE_EFI_SYSTEM, TYPE_LINUX_FILESYSTEM,
-};
-use ossify::write::partition::mbr::{Mbr, MbrPartition, TYPE_FAT32_LBA, TYPE_LINUX};
+use ossify::write::partition::gpt::{Gpt, GptPartition, Guid, PlacedPartition, TYPE_EFI_SYSTEM};
+use ossify::write::partition::mbr::{Mbr, MbrPartition};
 use ossify::write::{qcow2, vhd, vmdk};
 
 const SEED: &[u8] = b"disk-tests";
 /// 24 MiB and 5 sectors: no multiple of any cluster, grain or block size.
 const DISK_SECTORS: u64 = 24 * 2048 + 5;
+/// The first and last sectors GPT partitions may use on the test disk:
+/// after the primary and before the backup 128-entry arrays.
+const FIRST_USABLE: u64 = 34;
+const LAST_USABLE: u64 = DISK_SECTORS - 34;
+/// GPT partition type: Linux filesystem data.
+const TYPE_LINUX_FILESYSTEM: Guid = Guid::from_fields(
+    0x0FC6_3DAF,
+    0x8483,
+    0x4772,
+    [0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4],
+);
+/// MBR partition types: FAT32 with LBA addressing, and Linux.
+const MBR_TYPE_FAT32_LBA: u8 = 0x0C;
+const MBR_TYPE_LINUX: u8 = 0x83;
 
 /// Runs an external tool, failing with an install hint if it is missing.
 fn run(program: &str, args: &[&str], package: &str) -> Output {
@@ -46,41 +58,48 @@ fn pattern(seed: u32, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn gpt_layout() -> Gpt {
+/// A GPT with an 8 MiB ESP and a root partition filling the rest, and the
+/// two partitions as placed.
+fn gpt_layout() -> (Gpt, [PlacedPartition; 2]) {
     let mut gpt = Gpt::new(DISK_SECTORS, Guid::derive(SEED, "disk")).unwrap();
-    gpt.add(GptPartition {
-        type_guid: TYPE_EFI_SYSTEM,
-        unique_guid: Guid::derive(SEED, "esp"),
-        name: "EFI system".into(),
-        sectors: 8 * 2048,
-        attributes: 0,
-    })
-    .unwrap();
-    let rest = gpt.remaining_sectors();
-    gpt.add(GptPartition {
-        type_guid: TYPE_LINUX_FILESYSTEM,
-        unique_guid: Guid::derive(SEED, "root"),
-        name: "root ∂".into(),
-        sectors: rest,
-        attributes: 0,
-    })
-    .unwrap();
-    gpt
+    let esp = gpt
+        .add(GptPartition {
+            type_guid: TYPE_EFI_SYSTEM,
+            unique_guid: Guid::derive(SEED, "esp"),
+            name: "EFI system".into(),
+            sectors: 8 * 2048,
+            attributes: 0,
+        })
+        .unwrap()
+        .clone();
+    let root_start = esp.end_lba().next_multiple_of(2048);
+    let root = gpt
+        .add(GptPartition {
+            type_guid: TYPE_LINUX_FILESYSTEM,
+            unique_guid: Guid::derive(SEED, "root"),
+            name: "root ∂".into(),
+            sectors: LAST_USABLE + 1 - root_start,
+            attributes: 0,
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(root.first_lba, root_start);
+    (gpt, [esp, root])
 }
 
 /// A raw disk with a GPT and non-zero data scattered over it: at partition
 /// starts, across 64 KiB and 2 MiB boundaries, and (the backup GPT header)
 /// in the very last sector.
-fn test_disk(dir: &Path, name: &str) -> (PathBuf, Gpt) {
+fn test_disk(dir: &Path, name: &str) -> (PathBuf, [PlacedPartition; 2]) {
     let path = dir.join(name);
     let file = File::create(&path).unwrap();
     file.set_len(DISK_SECTORS * 512).unwrap();
-    let gpt = gpt_layout();
+    let (gpt, placed) = gpt_layout();
     gpt.write(&file).unwrap();
-    let root = &gpt.partitions()[1];
+    let [esp, root] = &placed;
     let writes = [
-        (gpt.partitions()[0].offset(), 4096),
-        (root.offset() + 65_536 - 100, 300),
+        (esp.first_lba * 512, 4096),
+        (root.first_lba * 512 + 65_536 - 100, 300),
         (6 * 1024 * 1024 - 7 * 512, 3 * 1024 * 1024),
         (root.end_lba() * 512 - 512, 512),
     ];
@@ -88,7 +107,7 @@ fn test_disk(dir: &Path, name: &str) -> (PathBuf, Gpt) {
         file.write_all_at(&pattern(seed as u32, len), offset)
             .unwrap();
     }
-    (path, gpt)
+    (path, placed)
 }
 
 /// How many `size`-byte chunks of the file at `path` hold non-zero bytes.
@@ -103,7 +122,7 @@ fn nonzero_chunks(path: &Path, size: usize) -> usize {
 #[test]
 fn gpt_is_valid_for_sgdisk_and_listed_by_sfdisk() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, gpt) = test_disk(dir.path(), "gpt.img");
+    let (path, placed) = test_disk(dir.path(), "gpt.img");
     let verify = run("sgdisk", &["-v", path_str(&path)], "gdisk");
     assert!(
         stdout(&verify).contains("No problems found"),
@@ -117,11 +136,11 @@ fn gpt_is_valid_for_sgdisk_and_listed_by_sfdisk() {
     let table = &table["partitiontable"];
     assert_eq!(table["label"], "gpt");
     assert_eq!(table["id"], Guid::derive(SEED, "disk").to_string());
-    assert_eq!(table["firstlba"], 34);
-    assert_eq!(table["lastlba"], DISK_SECTORS - 34);
+    assert_eq!(table["firstlba"], FIRST_USABLE);
+    assert_eq!(table["lastlba"], LAST_USABLE);
     let listed = table["partitions"].as_array().unwrap();
     assert_eq!(listed.len(), 2);
-    for (entry, placed) in listed.iter().zip(gpt.partitions()) {
+    for (entry, placed) in listed.iter().zip(&placed) {
         let PlacedPartition {
             partition,
             first_lba,
@@ -137,28 +156,21 @@ fn gpt_is_valid_for_sgdisk_and_listed_by_sfdisk() {
 }
 
 #[test]
-fn protective_mbr_covers_the_disk_and_carries_boot_code() {
+fn gpt_starts_with_a_protective_mbr_over_the_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, gpt) = test_disk(dir.path(), "bios-gpt.img");
-    let boot_code = pattern(7, 440);
-    let mut mbr = gpt.protective_mbr();
-    mbr.set_boot_code(&boot_code).unwrap();
-    mbr.write(&File::options().write(true).open(&path).unwrap())
-        .unwrap();
-    let verify = run("sgdisk", &["-v", path_str(&path)], "gdisk");
-    assert!(stdout(&verify).contains("No problems found"), "{verify:?}");
-
+    let (path, _) = test_disk(dir.path(), "protective.img");
     let mut sector = [0; 512];
     File::open(&path)
         .unwrap()
         .read_exact_at(&mut sector, 0)
         .unwrap();
-    assert_eq!(sector[..440], boot_code[..]);
+    assert_eq!(sector[..446], [0; 446], "no boot code, disk signature 0");
     // One entry: not active, CHS 0/0/2, type 0xEE, from sector 1 to the end.
     assert_eq!(sector[446..451], [0, 0, 2, 0, 0xEE]);
     assert_eq!(sector[454..458], 1u32.to_le_bytes());
     assert_eq!(sector[458..462], (DISK_SECTORS as u32 - 1).to_le_bytes());
     assert_eq!(sector[462..510], [0; 48]);
+    assert_eq!(sector[510..], [0x55, 0xAA]);
 }
 
 #[test]
@@ -173,7 +185,7 @@ fn gpt_bytes_are_the_same_for_the_same_inputs() {
 fn gpt_refuses_a_file_of_another_size() {
     let file = tempfile::tempfile().unwrap();
     file.set_len(DISK_SECTORS * 512 - 512).unwrap();
-    let error = gpt_layout().write(&file).unwrap_err();
+    let error = gpt_layout().0.write(&file).unwrap_err();
     assert!(error.to_string().contains("set_len"), "{error}");
 }
 
@@ -188,14 +200,14 @@ fn mbr_is_listed_by_fdisk_with_boot_code_in_place() {
     let boot_code = pattern(9, 440);
     mbr.set_boot_code(&boot_code).unwrap();
     mbr.add(MbrPartition {
-        kind: TYPE_FAT32_LBA,
+        kind: MBR_TYPE_FAT32_LBA,
         active: true,
         start_lba: 2048,
         sectors: 4096,
     })
     .unwrap();
     mbr.add(MbrPartition {
-        kind: TYPE_LINUX,
+        kind: MBR_TYPE_LINUX,
         active: false,
         start_lba: 6144,
         sectors: sectors - 6144,
