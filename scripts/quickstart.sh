@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A new user's first run: builds ossify, makes the images examples/hello.yml
-# names from Debian packages, builds the example and boots it under QEMU.
+# names (and a boot image) from Debian packages, builds the example as
+# kernel+initrd and as a hybrid ISO, and boots the ISO under QEMU.
 # Needs Rust (rustup.rs) on a Debian or Ubuntu machine with apt's package
 # lists (apt-get update).
 set -euo pipefail
@@ -12,22 +13,25 @@ echo "quickstart: building ossify"
 cargo build --release --locked
 ossify=target/release/ossify
 
-echo "quickstart: making the example's images from Debian packages"
+echo "quickstart: making the example's images and a boot image from Debian packages"
 scripts/make-example-images.sh target/example-images
+scripts/make-boot-image.sh target/boot-image
 cache=target/quickstart-cache
 "$ossify" cache import --cache-dir "$cache" target/example-images
+"$ossify" cache import --cache-dir "$cache" target/boot-image
 
-echo "quickstart: building examples/hello.yml"
-"$ossify" build --offline --cache-dir "$cache" --dir target/quickstart examples/hello.yml
+echo "quickstart: building examples/hello.yml as kernel+initrd and as a hybrid ISO"
+out=target/quickstart
+"$ossify" build --offline --cache-dir "$cache" --boot-image localhost/ossify/boot:debian12 \
+  -f kernel+initrd -f iso --dir "$out" examples/hello.yml
 
 if command -v qemu-system-x86_64 >/dev/null; then
-  echo "quickstart: booting it under QEMU (about 10 s without KVM)"
-  timeout 180 qemu-system-x86_64 -nographic -no-reboot -m 512 \
-    -kernel target/quickstart/hello-kernel -initrd target/quickstart/hello-initrd.img \
-    -append "$(cat target/quickstart/hello-cmdline)" | tee target/quickstart/serial.log || true
-  grep -q OSSIFY-BOOT-OK target/quickstart/serial.log \
+  echo "quickstart: booting $out/hello-hybrid.iso under QEMU (about 15 s without KVM)"
+  timeout 180 qemu-system-x86_64 -nographic -no-reboot -m 512 -cdrom "$out/hello-hybrid.iso" \
+    | tee "$out/serial.log" || true
+  grep -q OSSIFY-BOOT-OK "$out/serial.log" \
     || { echo "quickstart: the image did not boot to its marker" >&2; exit 1; }
-  echo "quickstart: booted. The outputs are in target/quickstart/."
+  echo "quickstart: booted. The outputs and their manifest are in $out/."
 else
-  echo "quickstart: built target/quickstart/hello-{kernel,initrd.img,cmdline}; install qemu-system-x86 to boot them."
+  echo "quickstart: built $out/; install qemu-system-x86 to boot hello-hybrid.iso."
 fi
