@@ -64,22 +64,14 @@ pub enum BuildError {
 /// also written beside the outputs (except when streaming to stdout).
 pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildError> {
     output::check_supported(request.formats)?;
-    let mut references = references(config)?;
-    let boot_image = if request.formats.iter().any(|f| f.needs_bootloader()) {
-        boot_image(config, request)?
-    } else {
-        None
-    };
-    references.extend(boot_image.clone());
-    let store = match &request.cache_dir {
-        Some(dir) => Store::open(dir)?,
-        None => Store::open(Store::default_dir()?)?,
-    };
-    (request.stage)(&format!("resolving {} image(s)", references.len()));
-    let unique: Vec<Reference> = dedup(references.iter().map(|(_, r)| r.clone()));
-    let resolver = Resolver::new(store.clone(), request.resolve.clone())
-        .with_progress(Arc::clone(&request.progress));
-    let resolved = resolver.resolve(&unique)?;
+    let with_boot_image = request.formats.iter().any(|f| f.needs_bootloader());
+    let Resolution {
+        references,
+        boot_image,
+        resolved,
+        store,
+        resolver,
+    } = resolve(config, request, with_boot_image)?;
     let by_name: HashMap<String, ResolvedImage> = references
         .iter()
         .map(|(written, reference)| {
@@ -168,14 +160,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         version: VERSION,
         name: request.destination.name(),
         source_date_epoch: request.source_date_epoch,
-        images: resolved
-            .iter()
-            .map(|image| ImageRecord {
-                reference: image.reference.to_string(),
-                resolved: image.pinned(),
-                platform: image.platform.to_string(),
-            })
-            .collect(),
+        images: image_records(&resolved),
         outputs: written
             .iter()
             .map(|w| OutputRecord {
@@ -199,6 +184,66 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         output::write_bytes(&path, &manifest.to_json())?;
     }
     Ok(manifest)
+}
+
+/// The images of a build, resolved.
+struct Resolution {
+    /// Every reference as written in the config (and the boot image), parsed.
+    references: Vec<(String, Reference)>,
+    boot_image: Option<(String, Reference)>,
+    /// Each distinct image once, in the order first named.
+    resolved: Vec<ResolvedImage>,
+    store: Store,
+    resolver: Resolver,
+}
+
+/// Resolves every image `config` names, and the boot image when
+/// `with_boot_image` and one is named, as `request` says.
+fn resolve(
+    config: &Config,
+    request: &Request<'_>,
+    with_boot_image: bool,
+) -> Result<Resolution, BuildError> {
+    let mut references = references(config)?;
+    let boot_image = if with_boot_image {
+        boot_image(config, request)?
+    } else {
+        None
+    };
+    references.extend(boot_image.clone());
+    let store = match &request.cache_dir {
+        Some(dir) => Store::open(dir)?,
+        None => Store::open(Store::default_dir()?)?,
+    };
+    (request.stage)(&format!("resolving {} image(s)", references.len()));
+    let unique: Vec<Reference> = dedup(references.iter().map(|(_, r)| r.clone()));
+    let resolver = Resolver::new(store.clone(), request.resolve.clone())
+        .with_progress(Arc::clone(&request.progress));
+    let resolved = resolver.resolve(&unique)?;
+    Ok(Resolution {
+        references,
+        boot_image,
+        resolved,
+        store,
+        resolver,
+    })
+}
+
+/// Resolves, without building, every image `config` names and the boot
+/// image if one is named: what a build with `request` would use now.
+pub fn lock(config: &Config, request: &Request<'_>) -> Result<Vec<ImageRecord>, BuildError> {
+    Ok(image_records(&resolve(config, request, true)?.resolved))
+}
+
+fn image_records(resolved: &[ResolvedImage]) -> Vec<ImageRecord> {
+    resolved
+        .iter()
+        .map(|image| ImageRecord {
+            reference: image.reference.to_string(),
+            resolved: image.pinned(),
+            platform: image.platform.to_string(),
+        })
+        .collect()
 }
 
 fn file_name(path: &Path) -> String {

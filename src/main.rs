@@ -11,7 +11,7 @@ use std::sync::Arc;
 use ossify::build;
 use ossify::cli::progress::{Downloads, Progress};
 use ossify::cli::{
-    BuildArgs, CacheCommand, Cli, Command, PullArgs, UsageError, ValidateArgs, VerifyArgs,
+    BuildArgs, CacheCommand, Cli, Command, LockArgs, PullArgs, UsageError, ValidateArgs, VerifyArgs,
 };
 use ossify::config::{self, Problem, Source};
 use ossify::image;
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate(&args),
         Command::Pull(args) => pull(&args),
         Command::Cache(command) => cache(&command),
+        Command::Lock(args) => lock(&args),
         Command::Verify(args) => verify(&args),
     };
     match outcome {
@@ -99,28 +100,14 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
     let plan = args.plan()?;
-    let sources = read_sources(&args.configs)?;
-    let loaded = config::load(&sources).map_err(|problems| {
-        anyhow::anyhow!(
-            "{problems}\n{} problem(s) in the configuration",
-            problems.0.len()
-        )
-    })?;
-    for warning in &loaded.warnings {
-        progress.warn(warning.to_string());
-    }
+    let loaded = load_configs(&args.configs, &progress)?;
     if let Destination::Directory { dir, .. } = &plan.destination {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     }
-    let policy = if args.offline {
-        image::Policy::Offline
-    } else if args.pull {
-        image::Policy::Pull
-    } else {
-        image::Policy::Cached
-    };
-    let resolve = args.images.resolve_options(policy)?;
+    let resolve = args
+        .images
+        .resolve_options(policy(args.pull, args.offline))?;
     let stage = |message: &str| progress.info(message);
     let request = build::Request {
         formats: &plan.formats,
@@ -146,11 +133,6 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
 
 fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
-    let policy = if args.pull {
-        image::Policy::Pull
-    } else {
-        image::Policy::Cached
-    };
     let references = args
         .references
         .iter()
@@ -160,8 +142,11 @@ fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<image::Reference>>>()?;
     let store = args.images.cache.open()?;
-    let resolver = image::Resolver::new(store, args.images.resolve_options(policy)?)
-        .with_progress(Arc::new(Downloads::new(&progress)));
+    let resolver = image::Resolver::new(
+        store,
+        args.images.resolve_options(policy(args.pull, false))?,
+    )
+    .with_progress(Arc::new(Downloads::new(&progress)));
     for resolved in resolver.resolve(&references)? {
         println!("{}", resolved.pinned());
     }
@@ -229,6 +214,57 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
             output,
         } => cache.open()?.export(&parse(reference)?, output)?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads, merges and checks `paths`, printing warnings; fails listing every
+/// problem.
+fn load_configs(
+    paths: &[std::path::PathBuf],
+    progress: &Progress,
+) -> anyhow::Result<config::Loaded> {
+    let sources = read_sources(paths)?;
+    let loaded = config::load(&sources).map_err(|problems| {
+        anyhow::anyhow!(
+            "{problems}\n{} problem(s) in the configuration",
+            problems.0.len()
+        )
+    })?;
+    for warning in &loaded.warnings {
+        progress.warn(warning.to_string());
+    }
+    Ok(loaded)
+}
+
+fn policy(pull: bool, offline: bool) -> image::Policy {
+    if offline {
+        image::Policy::Offline
+    } else if pull {
+        image::Policy::Pull
+    } else {
+        image::Policy::Cached
+    }
+}
+
+fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
+    let progress = Progress::new(args.verbosity);
+    let loaded = load_configs(&args.configs, &progress)?;
+    let stage = |message: &str| progress.info(message);
+    let request = build::Request {
+        formats: &[],
+        destination: &Destination::Stdout,
+        source_date_epoch: ossify::cli::DEFAULT_SOURCE_DATE_EPOCH,
+        cache_dir: args.images.cache.cache_dir.clone(),
+        boot_image: args.boot_image.clone(),
+        disk_size: None,
+        resolve: args
+            .images
+            .resolve_options(policy(args.pull, args.offline))?,
+        progress: Arc::new(Downloads::new(&progress)),
+        stage: &stage,
+    };
+    let images = build::lock(&loaded.config, &request)?;
+    println!("{}", serde_json::to_string_pretty(&images)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -48,9 +48,38 @@ pub enum Command {
     /// skopeo, umoci and crane can read too.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Resolve every image the configs name (and the boot image, if one is
+    /// named) without building, and print them pinned by digest as JSON:
+    /// the `images` a build would record in its manifest now.
+    Lock(LockArgs),
     /// Check built files against their manifest: every output beside
     /// MANIFEST must have the size and sha256 it records.
     Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub images: ImageArgs,
+
+    /// Ask registries for the current digest of every tag, even when cached.
+    #[arg(long)]
+    pub pull: bool,
+
+    /// Never touch the network; fail if an image is not in the cache.
+    #[arg(long, conflicts_with = "pull")]
+    pub offline: bool,
+
+    /// The boot image, overriding the config's `boot: image:`.
+    #[arg(long, value_name = "REF")]
+    pub boot_image: Option<String>,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+
+    /// LinuxKit YAML files, merged in order; `-` reads standard input.
+    #[arg(value_name = "CONFIG", required = true)]
+    pub configs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args, PartialEq, Eq)]
