@@ -41,19 +41,26 @@ pub enum Command {
     /// Check LinuxKit YAML files without building: parse, merge and report
     /// every problem as file:line:column.
     Validate(ValidateArgs),
-    /// Fetch images into the cache, verified against their digests, and
-    /// print each one pinned by digest.
+    /// Fetch images into the cache and print each one pinned by digest.
+    ///
+    /// Every blob is verified against its digest as it arrives.
     Pull(PullArgs),
-    /// Look after the image cache, an OCI image layout directory that
-    /// skopeo, umoci and crane can read too.
+    /// Look after the image cache.
+    ///
+    /// The cache is an OCI image layout directory that skopeo, umoci and
+    /// crane can read too.
     #[command(subcommand)]
     Cache(CacheCommand),
-    /// Resolve every image the configs name (and the boot image, if one is
-    /// named) without building, and print them pinned by digest as JSON:
-    /// the `images` a build would record in its manifest now.
+    /// Print the images a build would use now, pinned by digest.
+    ///
+    /// Resolves every image the configs name, and the boot image if one is
+    /// named, without building; prints them as JSON, the same records a
+    /// build writes under `images` in its manifest.
     Lock(LockArgs),
-    /// Check built files against their manifest: every output beside
-    /// MANIFEST must have the size and sha256 it records.
+    /// Check built files against their manifest.
+    ///
+    /// Every output beside MANIFEST must have the size and sha256 it
+    /// records; each difference is printed, and the exit status is 1.
     Verify(VerifyArgs),
 }
 
