@@ -105,9 +105,7 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     }
-    let resolve = args
-        .images
-        .resolve_options(policy(args.pull, args.offline))?;
+    let resolve = args.images.resolve_options(args.network.policy())?;
     let stage = |message: &str| progress.info(message);
     let request = build::Request {
         formats: &plan.formats,
@@ -144,7 +142,11 @@ fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
     let store = args.images.cache.open()?;
     let resolver = image::Resolver::new(
         store,
-        args.images.resolve_options(policy(args.pull, false))?,
+        args.images.resolve_options(if args.pull {
+            image::Policy::Pull
+        } else {
+            image::Policy::Cached
+        })?,
     )
     .with_progress(Arc::new(Downloads::new(&progress)));
     for resolved in resolver.resolve(&references)? {
@@ -236,16 +238,6 @@ fn load_configs(
     Ok(loaded)
 }
 
-fn policy(pull: bool, offline: bool) -> image::Policy {
-    if offline {
-        image::Policy::Offline
-    } else if pull {
-        image::Policy::Pull
-    } else {
-        image::Policy::Cached
-    }
-}
-
 fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
     let loaded = load_configs(&args.configs, &progress)?;
@@ -257,9 +249,7 @@ fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
         cache_dir: args.images.cache.cache_dir.clone(),
         boot_image: args.boot_image.clone(),
         disk_size: None,
-        resolve: args
-            .images
-            .resolve_options(policy(args.pull, args.offline))?,
+        resolve: args.images.resolve_options(args.network.policy())?,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,
     };

@@ -69,13 +69,8 @@ pub struct LockArgs {
     #[command(flatten)]
     pub images: ImageArgs,
 
-    /// Ask registries for the current digest of every tag, even when cached.
-    #[arg(long)]
-    pub pull: bool,
-
-    /// Never touch the network; fail if an image is not in the cache.
-    #[arg(long, conflicts_with = "pull")]
-    pub offline: bool,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 
     /// The boot image, overriding the config's `boot: image:`.
     #[arg(long, value_name = "REF")]
@@ -121,13 +116,8 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub images: ImageArgs,
 
-    /// Ask registries for the current digest of every tag, even when cached.
-    #[arg(long)]
-    pub pull: bool,
-
-    /// Never touch the network; fail if an image is not in the cache.
-    #[arg(long, conflicts_with = "pull")]
-    pub offline: bool,
+    #[command(flatten)]
+    pub network: NetworkArgs,
 
     /// Timestamp for every file and generated entry, in seconds since 1970.
     /// Default: $SOURCE_DATE_EPOCH, else LinuxKit's fixed 1492533000.
@@ -195,6 +185,30 @@ pub struct ImageArgs {
     /// $SSL_CERT_FILE is honoured too.
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_certs: Vec<PathBuf>,
+}
+
+/// When the network may be used: shared by `build` and `lock`.
+#[derive(Debug, Args, PartialEq, Eq, Clone, Copy, Default)]
+pub struct NetworkArgs {
+    /// Ask registries for the current digest of every tag, even when cached.
+    #[arg(long)]
+    pub pull: bool,
+
+    /// Never touch the network; fail if an image is not in the cache.
+    #[arg(long, conflicts_with = "pull")]
+    pub offline: bool,
+}
+
+impl NetworkArgs {
+    pub fn policy(self) -> image::Policy {
+        if self.offline {
+            image::Policy::Offline
+        } else if self.pull {
+            image::Policy::Pull
+        } else {
+            image::Policy::Cached
+        }
+    }
 }
 
 /// The image cache to use.
