@@ -244,6 +244,27 @@ fn raw_bios_has_an_active_fat_partition_with_grub_cfg() {
 }
 
 #[test]
+fn the_efi_isos_esp_image_passes_fsck_and_holds_the_uki() {
+    let esp = built().join("iso-esp.img");
+    tool(
+        "xorriso",
+        &[
+            "-osirrox",
+            "on",
+            "-indev",
+            &path("hello-efi.iso"),
+            "-extract",
+            "/boot/efi.img",
+            esp.to_str().unwrap(),
+        ],
+    );
+    let esp = esp.to_str().unwrap();
+    tool("fsck.vfat", &["-n", esp]);
+    let listing = tool("mdir", &["-i", esp, "-/", "-b", "::"]);
+    assert!(listing.contains("::/EFI/BOOT/BOOTX64.EFI"), "{listing}");
+}
+
+#[test]
 fn the_hybrid_iso_has_a_valid_gpt() {
     assert!(tool("sgdisk", &["-v", &path("hello-hybrid.iso")]).contains("No problems found"));
 }
