@@ -385,6 +385,13 @@ fn export_then_import_round_trips_and_skopeo_reads_the_cache() {
 
     let archive = dir.path().join("image.tar");
     store.export(&reference(&target), &archive).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode & 0o644,
+        0o644,
+        "readable like a file the user made: {mode:o}"
+    );
     let (_other, imported) = new_store();
     assert_eq!(imported.import(&archive).unwrap(), [reference(&target)]);
     let offline = Options {

@@ -237,7 +237,12 @@ impl Store {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        // Created as a file the user made would be (0666 less the umask),
+        // not with a temporary file's private mode.
+        let temp = tempfile::Builder::new()
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(dir, e))?;
         let mut tar = tar::Builder::new(io::BufWriter::new(temp));
         let mut append = |path: &str, size: u64, data: &mut dyn Read| {
             let mut header = tar::Header::new_ustar();
