@@ -287,23 +287,20 @@ fn qemu_img_finds_the_containers_sound_and_equal_to_the_raw_disks() {
         ("hello-bios.img", "hello.vmdk", "vmdk"),
         ("hello-bios.img", "hello.vhd", "vpc"),
     ] {
-        let compared = tool(
-            "qemu-img",
-            &[
-                "compare",
-                "-f",
-                "raw",
-                "-F",
-                format,
-                &path(raw),
-                &path(container),
-            ],
-        );
-        assert!(
-            compared.contains("Images are identical"),
-            "{container}: {compared}"
-        );
+        assert_same_disk(&path(raw), &path(container), format);
     }
+}
+
+/// Asserts that qemu reads `container` (as `format`) as exactly `raw`.
+fn assert_same_disk(raw: &str, container: &str, format: &str) {
+    let compared = tool(
+        "qemu-img",
+        &["compare", "-f", "raw", "-F", format, raw, container],
+    );
+    assert!(
+        compared.contains("Images are identical"),
+        "{container}: {compared}"
+    );
 }
 
 #[test]
@@ -318,19 +315,7 @@ fn dynamic_vhd_holds_the_same_disk_as_raw_bios() {
         &[],
     );
     let vhd = out.join("hello.vhd");
-    let compared = tool(
-        "qemu-img",
-        &[
-            "compare",
-            "-f",
-            "raw",
-            "-F",
-            "vpc",
-            &path("hello-bios.img"),
-            vhd.to_str().unwrap(),
-        ],
-    );
-    assert!(compared.contains("Images are identical"), "{compared}");
+    assert_same_disk(&path("hello-bios.img"), vhd.to_str().unwrap(), "vpc");
 }
 
 #[test]
