@@ -157,21 +157,7 @@ impl Format {
 
     /// Whether the format needs bootloader files (from a boot image).
     pub fn needs_bootloader(self) -> bool {
-        matches!(
-            self,
-            Format::Uki
-                | Format::IsoBios
-                | Format::IsoEfi
-                | Format::IsoEfiInitrd
-                | Format::Iso
-                | Format::RawBios
-                | Format::RawEfi
-                | Format::Qcow2Bios
-                | Format::Qcow2Efi
-                | Format::Vhd
-                | Format::DynamicVhd
-                | Format::Vmdk
-        )
+        !self.loaders().is_empty()
     }
 }
 
