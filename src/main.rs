@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use ossify::build;
-use ossify::cli::progress::{Downloads, Progress};
+use ossify::cli::progress::{Downloads, Progress, Stages};
 use ossify::cli::{
     BuildArgs, CacheCommand, Cli, Command, LockArgs, PullArgs, UsageError, ValidateArgs, VerifyArgs,
 };
@@ -106,7 +106,8 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     }
     let resolve = args.images.resolve_options(args.network.policy())?;
-    let stage = |message: &str| progress.info(message);
+    let stages = Stages::new(&progress);
+    let stage = |message: &str| stages.start(message);
     let request = build::Request {
         formats: &plan.formats,
         destination: &plan.destination,
@@ -119,6 +120,7 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         stage: &stage,
     };
     let manifest = build::build(&loaded.config, &request)?;
+    stages.end();
     if args.json {
         std::io::stdout().write_all(&manifest.to_json())?;
     } else {
@@ -241,7 +243,8 @@ fn load_configs(
 fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
     let loaded = load_configs(&args.configs, &progress)?;
-    let stage = |message: &str| progress.info(message);
+    let stages = Stages::new(&progress);
+    let stage = |message: &str| stages.start(message);
     let request = build::Request {
         formats: &[],
         destination: &Destination::Stdout,
@@ -254,6 +257,7 @@ fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
         stage: &stage,
     };
     let images = build::lock(&loaded.config, &request)?;
+    stages.end();
     println!("{}", serde_json::to_string_pretty(&images)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -74,13 +74,6 @@ impl Progress {
         }
     }
 
-    /// Prints a detail only asked for with `-v`.
-    pub fn detail(&self, message: impl AsRef<str>) {
-        if self.verbose && self.style != Style::Quiet {
-            eprintln!("  {}", message.as_ref());
-        }
-    }
-
     /// Prints a warning, which even `-q` shows.
     pub fn warn(&self, message: impl AsRef<str>) {
         eprintln!("warning: {}", message.as_ref());
@@ -107,6 +100,48 @@ impl Drop for Step {
             && !bar.is_finished()
         {
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// The stages of a command, one after another: each a spinner with its
+/// elapsed time on a terminal, a line otherwise; with `-v`, each also says
+/// when it started, so slow stages stand out in CI logs.
+pub struct Stages<'a> {
+    progress: &'a Progress,
+    /// The stage running, its message and when it started.
+    current: std::cell::RefCell<Option<(Step, String, std::time::Instant)>>,
+    started: std::time::Instant,
+}
+
+impl<'a> Stages<'a> {
+    pub fn new(progress: &'a Progress) -> Stages<'a> {
+        Stages {
+            progress,
+            current: std::cell::RefCell::new(None),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Ends the stage running, if any, and starts `message`.
+    pub fn start(&self, message: &str) {
+        self.end();
+        let step = if self.progress.verbose {
+            let at = self.started.elapsed().as_secs_f64();
+            self.progress.step(format!("[{at:.2} s] {message}"))
+        } else {
+            self.progress.step(message)
+        };
+        *self.current.borrow_mut() = Some((step, message.to_owned(), std::time::Instant::now()));
+    }
+
+    /// Ends the stage running, if any.
+    pub fn end(&self) {
+        if let Some((step, message, started)) = self.current.borrow_mut().take() {
+            step.finish(format!(
+                "{message}: {:.2} s",
+                started.elapsed().as_secs_f64()
+            ));
         }
     }
 }
