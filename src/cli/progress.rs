@@ -87,9 +87,11 @@ pub struct Step {
 }
 
 impl Step {
+    /// Replaces the spinner with `message` on a line of its own.
     pub fn finish(self, message: impl Into<String>) {
         if let Some(bar) = &self.bar {
-            bar.finish_with_message(message.into());
+            bar.finish_and_clear();
+            eprintln!("{}", message.into());
         }
     }
 }
