@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of ossify: unit and integration tests, formatting and lints.
-# Installs the Debian packages the tests need first (as root, or with sudo).
+# Installs the Debian packages the tests need first (as root, or with sudo),
+# from the archive the machine's APT sources name.
 # CI runs this through .ci/run on a clean clone; benchmarks never run here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,49 +22,27 @@ packages=(
   grub-common                    # grub-mkimage, to compare GRUB core images with
 )
 
-# Debian 12 machines here carry qemu-utils from bookworm-backports; the QEMU
-# system emulator must come from the same suite or apt refuses to mix them.
-backports=/etc/apt/sources.list.d/ossify-test-backports.list
+# Taken from the release's backports suite, as this machine's qemu-utils
+# is: apt will not mix QEMU packages from two suites.
 backports_packages=(
   qemu-system-x86                # tests/boot.rs boots what ossify builds, under TCG
+  qemu-utils                     # tests/media.rs and tests/disk.rs check images with qemu-img
 )
 
-# Prints those of the given packages that are not installed.
-missing() {
-  local pkg
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
-  done
-}
+. scripts/lib/apt.sh
+install_packages "${packages[@]}" --backports "${backports_packages[@]}"
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then
-    "$@"
-  elif command -v sudo >/dev/null; then
-    sudo "$@"
-  else
-    echo "test.sh: installing packages needs root: run as root or install sudo" >&2
-    exit 1
-  fi
-}
-
-mapfile -t regular < <(missing "${packages[@]}")
-mapfile -t newer < <(missing "${backports_packages[@]}")
-if [ ${#regular[@]} -gt 0 ] || [ ${#newer[@]} -gt 0 ]; then
-  echo "test.sh: installing ${regular[*]} ${newer[*]}"
-  if [ ${#newer[@]} -gt 0 ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    echo "deb http://deb.debian.org/debian bookworm-backports main" | as_root tee "$backports" >/dev/null
-  fi
-  as_root apt-get update -q
-  install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends)
-  [ ${#regular[@]} -eq 0 ] || as_root "${install[@]}" "${regular[@]}"
-  [ ${#newer[@]} -eq 0 ] || as_root "${install[@]}" -t bookworm-backports "${newer[@]}"
-fi
-
+echo "test.sh: scripts/check-apt-sources.sh"
+bash scripts/check-apt-sources.sh
 echo "test.sh: cargo fmt --check"
 cargo fmt --check
 echo "test.sh: cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
-echo "test.sh: cargo test"
+# The fast tier needs nothing beyond Rust; the heavy tier (#[ignore]d
+# tests: QEMU boots, a real registry, runc as root, host tools and files,
+# Debian downloads) needs what was installed above.
+echo "test.sh: fast tier: cargo test"
 cargo test --all-targets --locked
+echo "test.sh: heavy tier: cargo test -- --ignored"
+cargo test --all-targets --locked -- --ignored
 echo "test.sh: all tests passed"

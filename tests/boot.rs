@@ -64,6 +64,7 @@ fn boots(what: &str, args: &[&str]) {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn kernel_and_initrd_boot_and_run_the_onboot_container_with_runc() {
     let cmdline = std::fs::read_to_string(built().join("hello-cmdline")).unwrap();
     assert_eq!(cmdline, "console=tty0 console=ttyS0 panic=-1");
@@ -81,16 +82,19 @@ fn kernel_and_initrd_boot_and_run_the_onboot_container_with_runc() {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn iso_bios_boots_under_seabios_as_cd() {
     boots("iso-bios as CD", &["-cdrom", &file("hello.iso")]);
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn iso_bios_boots_under_seabios_as_disk() {
     boots("iso-bios as disk", &["-drive", &drive("hello.iso", "raw")]);
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn iso_efi_boots_under_ovmf_as_cd() {
     boots(
         "iso-efi as CD",
@@ -99,6 +103,7 @@ fn iso_efi_boots_under_ovmf_as_cd() {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn hybrid_iso_boots_under_seabios_as_cd() {
     boots(
         "iso under BIOS as CD",
@@ -107,6 +112,7 @@ fn hybrid_iso_boots_under_seabios_as_cd() {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn hybrid_iso_boots_under_seabios_as_disk() {
     boots(
         "iso under BIOS as disk",
@@ -115,6 +121,7 @@ fn hybrid_iso_boots_under_seabios_as_disk() {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn hybrid_iso_boots_under_ovmf_as_cd() {
     boots(
         "iso under UEFI as CD",
@@ -123,6 +130,7 @@ fn hybrid_iso_boots_under_ovmf_as_cd() {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn hybrid_iso_boots_under_ovmf_as_disk() {
     boots(
         "iso under UEFI as disk",
@@ -131,6 +139,7 @@ fn hybrid_iso_boots_under_ovmf_as_disk() {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn raw_efi_boots_under_ovmf() {
     boots(
         "raw-efi",
@@ -139,11 +148,13 @@ fn raw_efi_boots_under_ovmf() {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn raw_bios_boots_under_seabios() {
     boots("raw-bios", &["-drive", &drive("hello-bios.img", "raw")]);
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn qcow2_efi_boots_under_ovmf_from_the_qcow2_file() {
     boots(
         "qcow2-efi",
@@ -152,6 +163,7 @@ fn qcow2_efi_boots_under_ovmf_from_the_qcow2_file() {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn qcow2_bios_boots_under_seabios_from_the_qcow2_file() {
     boots("qcow2-bios", &["-drive", &drive("hello.qcow2", "qcow2")]);
 }
@@ -171,6 +183,7 @@ fn incompressible(len: usize) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn iso_efi_boots_with_an_initrd_over_32_mib() {
     let dir = tempfile::tempdir().unwrap();
     let cache = boot::example_cache(dir.path());

@@ -120,6 +120,7 @@ fn nonzero_chunks(path: &Path, size: usize) -> usize {
 }
 
 #[test]
+#[ignore = "heavy: needs gdisk and fdisk (scripts/test.sh)"]
 fn gpt_is_valid_for_sgdisk_and_listed_by_sfdisk() {
     let dir = tempfile::tempdir().unwrap();
     let (path, placed) = test_disk(dir.path(), "gpt.img");
@@ -190,6 +191,7 @@ fn gpt_refuses_a_file_of_another_size() {
 }
 
 #[test]
+#[ignore = "heavy: needs gdisk and fdisk (scripts/test.sh)"]
 fn mbr_is_listed_by_fdisk_with_boot_code_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mbr.img");
@@ -303,6 +305,7 @@ fn convert_twice(dir: &Path, name: &str, convert: impl Fn(&File, &Path)) -> (Pat
 }
 
 #[test]
+#[ignore = "heavy: needs qemu-img (scripts/test.sh)"]
 fn qcow2_is_clean_identical_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, out) = convert_twice(dir.path(), "disk.qcow2", |source, path| {
@@ -335,6 +338,7 @@ fn vhd_footer(path: &Path) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "heavy: needs qemu-img (scripts/test.sh)"]
 fn fixed_vhd_is_identical_reproducible_and_sized_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, out) = convert_twice(dir.path(), "disk.vhd", |source, path| {
@@ -356,6 +360,7 @@ fn fixed_vhd_is_identical_reproducible_and_sized_exactly() {
 }
 
 #[test]
+#[ignore = "heavy: needs qemu-img (scripts/test.sh)"]
 fn dynamic_vhd_is_identical_reproducible_and_sparse() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, out) = convert_twice(dir.path(), "dynamic.vhd", |source, path| {
@@ -378,6 +383,7 @@ fn dynamic_vhd_is_identical_reproducible_and_sparse() {
 }
 
 #[test]
+#[ignore = "heavy: needs qemu-img (scripts/test.sh)"]
 fn stream_optimized_vmdk_is_clean_identical_and_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let (raw, out) = convert_twice(dir.path(), "disk.vmdk", |source, path| {

@@ -144,6 +144,7 @@ fn save(dir: &Path, bytes: &[u8]) -> String {
 /// xorriso's `lsdl` lines for the sample tree, without sizes of
 /// directories, which xorriso does not report from Rock Ridge.
 #[test]
+#[ignore = "heavy: needs xorriso (scripts/test.sh)"]
 fn rock_ridge_lists_names_modes_owners_and_symlinks() {
     let dir = tempfile::tempdir().unwrap();
     let iso = save(dir.path(), &write_iso(&images(), &boot_options()));
@@ -176,6 +177,7 @@ fn rock_ridge_lists_names_modes_owners_and_symlinks() {
 }
 
 #[test]
+#[ignore = "heavy: needs xorriso (scripts/test.sh)"]
 fn joliet_tree_has_the_names_without_symlinks() {
     let dir = tempfile::tempdir().unwrap();
     let iso = save(dir.path(), &write_iso(&images(), &boot_options()));
@@ -199,6 +201,7 @@ fn joliet_tree_has_the_names_without_symlinks() {
 }
 
 #[test]
+#[ignore = "heavy: needs xorriso (scripts/test.sh)"]
 fn plain_iso9660_tree_has_8_3_names() {
     let dir = tempfile::tempdir().unwrap();
     let iso = save(dir.path(), &write_iso(&images(), &boot_options()));
@@ -232,6 +235,7 @@ fn plain_iso9660_tree_has_8_3_names() {
 }
 
 #[test]
+#[ignore = "heavy: needs xorriso (scripts/test.sh)"]
 fn extracted_contents_equal_the_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let images = images();
@@ -285,6 +289,7 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 }
 
 #[test]
+#[ignore = "heavy: needs xorriso (scripts/test.sh)"]
 fn el_torito_catalog_has_bios_and_efi_entries_and_boot_info_table() {
     let dir = tempfile::tempdir().unwrap();
     let images = images();
@@ -330,6 +335,7 @@ fn el_torito_catalog_has_bios_and_efi_entries_and_boot_info_table() {
 }
 
 #[test]
+#[ignore = "heavy: needs xorriso (scripts/test.sh)"]
 fn efi_only_catalog_has_one_uefi_entry_and_large_images_count_zero() {
     let dir = tempfile::tempdir().unwrap();
     let mut images = images();
@@ -345,6 +351,7 @@ fn efi_only_catalog_has_one_uefi_entry_and_large_images_count_zero() {
 }
 
 #[test]
+#[ignore = "heavy: needs xorriso and gdisk (scripts/test.sh)"]
 fn hybrid_gpt_passes_sgdisk_and_maps_the_efi_image() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = write_iso(&images(), &boot_options());
@@ -387,6 +394,7 @@ fn hybrid_gpt_passes_sgdisk_and_maps_the_efi_image() {
 }
 
 #[test]
+#[ignore = "heavy: needs xorriso (scripts/test.sh)"]
 fn bios_only_hybrid_has_one_active_mbr_partition_over_the_image() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = boot_options();

@@ -88,6 +88,7 @@ fn sha256(path: &Path) -> String {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn every_output_is_byte_identical_in_another_environment() {
     let scratch = scratch();
     let out = scratch.dir.path().join("elsewhere");
@@ -140,6 +141,7 @@ fn every_output_is_byte_identical_in_another_environment() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn xorriso_reports_the_expected_boot_catalogs() {
     let catalog = |iso: &str| {
         let report = tool(
@@ -177,6 +179,7 @@ fn xorriso_reports_the_expected_boot_catalogs() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn the_uki_has_its_sections() {
     let headers = tool("objdump", &["-h", &path("hello.efi")]);
     for section in [".osrel", ".cmdline", ".initrd", ".linux"] {
@@ -207,6 +210,7 @@ fn first_partition(image: &str) -> (u64, u64, serde_json::Value) {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn raw_efi_has_a_valid_gpt_and_an_esp_that_fsck_accepts() {
     let disk = path("hello-efi.img");
     assert!(tool("sgdisk", &["-v", &disk]).contains("No problems found"));
@@ -229,6 +233,7 @@ fn raw_efi_has_a_valid_gpt_and_an_esp_that_fsck_accepts() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn raw_bios_has_an_active_fat_partition_with_grub_cfg() {
     let disk = path("hello-bios.img");
     let (start, size, partition) = first_partition(&disk);
@@ -244,6 +249,7 @@ fn raw_bios_has_an_active_fat_partition_with_grub_cfg() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn the_efi_isos_esp_image_passes_fsck_and_holds_the_uki() {
     let esp = built().join("iso-esp.img");
     tool(
@@ -265,11 +271,13 @@ fn the_efi_isos_esp_image_passes_fsck_and_holds_the_uki() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn the_hybrid_iso_has_a_valid_gpt() {
     assert!(tool("sgdisk", &["-v", &path("hello-hybrid.iso")]).contains("No problems found"));
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn qemu_img_finds_the_containers_sound_and_equal_to_the_raw_disks() {
     for (file, format) in [
         ("hello.qcow2", "qcow2"),
@@ -304,6 +312,7 @@ fn assert_same_disk(raw: &str, container: &str, format: &str) {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn dynamic_vhd_holds_the_same_disk_as_raw_bios() {
     let scratch = scratch();
     let out = scratch.dir.path().join("out");
@@ -319,6 +328,7 @@ fn dynamic_vhd_holds_the_same_disk_as_raw_bios() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn without_a_boot_image_the_hosts_files_are_used_and_recorded() {
     let scratch = scratch();
     let (built, out) = scratch.build(&["-f", "uki"]);
@@ -338,6 +348,7 @@ fn without_a_boot_image_the_hosts_files_are_used_and_recorded() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn a_boot_image_without_isolinux_is_an_error_naming_the_file_and_package() {
     let scratch = scratch();
     let (failed, out) = scratch.build(&[
@@ -361,6 +372,7 @@ fn a_boot_image_without_isolinux_is_an_error_naming_the_file_and_package() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn size_sets_the_disk_size_and_a_too_small_one_says_what_is_needed() {
     let scratch = scratch();
     let out = scratch.dir.path().join("out");
@@ -396,6 +408,7 @@ fn size_sets_the_disk_size_and_a_too_small_one_says_what_is_needed() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn vhd_and_dynamic_vhd_in_one_build_is_a_usage_error() {
     let scratch = scratch();
     let (failed, _) = scratch.build(&["-f", "vhd", "-f", "dynamic-vhd"]);
@@ -404,6 +417,7 @@ fn vhd_and_dynamic_vhd_in_one_build_is_a_usage_error() {
 }
 
 #[test]
+#[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn a_bootable_format_without_a_kernel_is_an_error() {
     let scratch = scratch();
     let config = scratch.dir.path().join("no-kernel.yml");

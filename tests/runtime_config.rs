@@ -179,18 +179,24 @@ fn errors_name_the_container_and_what_is_wrong() {
 
 /// The bundle of a readonly container runs under runc, as LinuxKit's init
 /// runs it (`runc run --no-pivot`, the root being an initramfs). Needs
-/// root, `runc` and a static busybox (Debian: `runc`, `busybox-static`);
-/// without them the test says so and passes.
+/// root, `runc` and a static busybox (Debian: `runc`, `busybox-static`),
+/// and fails saying which is missing.
 #[test]
+#[ignore = "heavy: needs root, runc and busybox-static (scripts/test.sh as root)"]
 fn runc_runs_a_readonly_bundle() {
     let busybox = Path::new("/bin/busybox");
-    let runc_found = Command::new("runc").arg("--version").output().is_ok();
     // /proc/self belongs to the effective user.
     let root = fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
-    if !(runc_found && root && busybox.exists()) {
-        eprintln!("skipped: needs root, runc and /bin/busybox");
-        return;
-    }
+    assert!(root, "runc needs root: run scripts/test.sh as root");
+    assert!(
+        busybox.exists(),
+        "{} is missing: install busybox-static",
+        busybox.display()
+    );
+    assert!(
+        Command::new("runc").arg("--version").output().is_ok(),
+        "cannot run runc: install runc"
+    );
     let bundle = tempfile::tempdir().unwrap();
     let rootfs = bundle.path().join("rootfs");
     for dir in ["bin", "dev", "proc", "sys", "etc"] {

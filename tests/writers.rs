@@ -251,6 +251,7 @@ fn tar_round_trips_through_the_tar_crate() {
 }
 
 #[test]
+#[ignore = "heavy: needs GNU tar (scripts/test.sh)"]
 fn gnu_tar_lists_owners_modes_links_and_devices() {
     let tree = sample_tree(true);
     let dir = tempfile::tempdir().unwrap();
@@ -285,6 +286,7 @@ fn gnu_tar_lists_owners_modes_links_and_devices() {
 }
 
 #[test]
+#[ignore = "heavy: needs GNU cpio (scripts/test.sh)"]
 fn gnu_cpio_lists_owners_modes_links_and_devices() {
     let tree = sample_tree(true);
     let dir = tempfile::tempdir().unwrap();
@@ -322,6 +324,7 @@ fn gnu_cpio_lists_owners_modes_links_and_devices() {
 }
 
 #[test]
+#[ignore = "heavy: needs GNU cpio (scripts/test.sh)"]
 fn gnu_cpio_extracts_contents_and_hard_links() {
     let tree = sample_tree(false);
     let dir = tempfile::tempdir().unwrap();

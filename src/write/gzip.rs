@@ -231,6 +231,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "heavy: needs GNU gzip (scripts/test.sh)"]
     fn gnu_gzip_reads_a_many_block_stream() {
         let input = sample(5 * BLOCK + 99);
         let dir = tempfile::tempdir().unwrap();

@@ -7,6 +7,14 @@
 //! `.uname`, `.initrd`, `.linux` — the kernel last, so nothing lies after it
 //! in memory where it decompresses itself. The headers are patched in place:
 //! section count, image size, initialised-data size, and the PE checksum.
+//!
+//! Bytes after the stub's last section are kept, and the new sections go
+//! after them, as ukify places them — with one exception, also ukify's: a
+//! COFF symbol table (and its string table) that ends the file is dropped
+//! and its header fields zeroed. The PE/COFF spec says an image should have
+//! none (it is never loaded), and systemd's stubs carried one until v254, so
+//! dropping it keeps the UKI as small as ukify's. A certificate table (a
+//! signed stub) is refused, since new sections would invalidate it.
 
 use std::io::{self, Read, Write};
 
@@ -18,6 +26,11 @@ const PE_SIGNATURE: &[u8; 4] = b"PE\0\0";
 // COFF file header, after the signature.
 const COFF_HEADER: usize = 4;
 const NUMBER_OF_SECTIONS: usize = 2;
+const POINTER_TO_SYMBOL_TABLE: usize = 8;
+const NUMBER_OF_SYMBOLS: usize = 12;
+const CHARACTERISTICS_FIELD: usize = 18;
+const FILE_LOCAL_SYMS_STRIPPED: u16 = 0x0008;
+const SYMBOL_LEN: u64 = 18;
 const SIZE_OF_OPTIONAL_HEADER: usize = 16;
 const COFF_HEADER_LEN: usize = 20;
 // Optional header fields, the same in PE32 and PE32+ up to the checksum.
@@ -128,8 +141,19 @@ impl<'a> Uki<'a> {
                 needed: sections.len(),
             });
         }
-        let mut head = stub.to_vec();
-        head.resize(align(stub.len() as u64, layout.file_alignment) as usize, 0);
+        let mut head = stub[..layout.kept_len].to_vec();
+        if layout.kept_len < stub.len() {
+            let coff = layout.pe + COFF_HEADER;
+            put_u32(&mut head, coff + POINTER_TO_SYMBOL_TABLE, 0);
+            put_u32(&mut head, coff + NUMBER_OF_SYMBOLS, 0);
+            let characteristics = read_u16(&head, coff + CHARACTERISTICS_FIELD);
+            put_u16(
+                &mut head,
+                coff + CHARACTERISTICS_FIELD,
+                characteristics | FILE_LOCAL_SYMS_STRIPPED,
+            );
+        }
+        head.resize(align(head.len() as u64, layout.file_alignment) as usize, 0);
         let mut file_offset = head.len() as u64;
         let mut virtual_end = layout.virtual_end;
         let mut initialized_data =
@@ -218,6 +242,9 @@ struct StubLayout {
     first_raw_data: u64,
     /// End of the last section in memory.
     virtual_end: u64,
+    /// How much of the stub the UKI keeps: all of it, or up to a trailing
+    /// COFF symbol table.
+    kept_len: usize,
 }
 
 impl StubLayout {
@@ -266,6 +293,7 @@ impl StubLayout {
             return Err(bad("it has no sections"));
         }
         let mut first_raw_data = u64::MAX;
+        let mut raw_end = 0;
         let mut virtual_end = 0;
         for index in 0..section_count {
             let header = section_table + index * SECTION_HEADER_LEN;
@@ -273,6 +301,7 @@ impl StubLayout {
             let raw_pointer = field_u32(header + POINTER_TO_RAW_DATA)?;
             if raw_size > 0 {
                 first_raw_data = first_raw_data.min(u64::from(raw_pointer));
+                raw_end = raw_end.max(u64::from(raw_pointer) + u64::from(raw_size));
             }
             let start = u64::from(field_u32(header + VIRTUAL_ADDRESS)?);
             let size = u64::from(field_u32(header + VIRTUAL_SIZE)?);
@@ -283,6 +312,7 @@ impl StubLayout {
         if first_raw_data > stub.len() as u64 {
             return Err(bad("its sections hold no data inside the file"));
         }
+        let kept_len = trailing_symbol_table(stub, coff, raw_end).unwrap_or(stub.len());
         Ok(StubLayout {
             pe,
             optional,
@@ -292,8 +322,28 @@ impl StubLayout {
             file_alignment,
             first_raw_data,
             virtual_end,
+            kept_len,
         })
     }
+}
+
+/// Where the stub's COFF symbol table starts, if it and its string table
+/// are exactly the bytes from there to the end of the file, after every
+/// section's data. Anything else after the sections is not known to be
+/// droppable, so it is kept.
+fn trailing_symbol_table(stub: &[u8], coff: usize, raw_end: u64) -> Option<usize> {
+    let start = u64::from(read_u32(stub, coff + POINTER_TO_SYMBOL_TABLE));
+    let symbols = u64::from(read_u32(stub, coff + NUMBER_OF_SYMBOLS));
+    if start == 0 || start < raw_end {
+        return None;
+    }
+    let strings_at = usize::try_from(start + symbols * SYMBOL_LEN).ok()?;
+    // The string table's first four bytes hold its size, themselves included.
+    let strings_len = stub
+        .get(strings_at..strings_at.checked_add(4)?)
+        .map_or(0, |_| read_u32(stub, strings_at));
+    let end = strings_at as u64 + u64::from(strings_len);
+    (end == stub.len() as u64).then_some(start as usize)
 }
 
 fn align(value: u64, alignment: u64) -> u64 {
@@ -348,12 +398,58 @@ mod tests {
 
     use super::*;
 
-    const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
-    const STUB_HINT: &str = "install systemd-boot-efi (apt-get install systemd-boot-efi)";
+    /// What follows a synthetic stub's last section.
+    #[derive(Clone, Copy)]
+    enum Trailer {
+        Nothing,
+        /// A COFF symbol table of this many symbols and a string table of
+        /// this many bytes, ending the file.
+        SymbolTable(u32, u32),
+        /// Bytes no header accounts for.
+        Unknown(usize),
+    }
 
-    fn stub() -> Vec<u8> {
-        std::fs::read(STUB)
-            .unwrap_or_else(|error| panic!("cannot read {STUB} ({error}): {STUB_HINT}"))
+    /// A minimal PE32+ for x86-64 with `count` sections of 0x200 bytes of
+    /// data each, starting at `first_raw`, then `trailer`.
+    fn synthetic_stub(count: u16, first_raw: u32, trailer: Trailer) -> Vec<u8> {
+        let sections_end = first_raw as usize + usize::from(count) * 0x200;
+        let mut image: Vec<u8> = (0..sections_end).map(|i| (i % 251) as u8).collect();
+        image[..first_raw as usize].fill(0);
+        image[..2].copy_from_slice(b"MZ");
+        put_u32(&mut image, 0x3C, 0x40);
+        image[0x40..0x44].copy_from_slice(b"PE\0\0");
+        put_u16(&mut image, 0x44, 0x8664);
+        put_u16(&mut image, 0x46, count);
+        put_u16(&mut image, 0x54, 240);
+        put_u16(&mut image, 0x56, 0x0022);
+        let optional = 0x58;
+        put_u16(&mut image, optional, MAGIC_PE32_PLUS);
+        put_u32(&mut image, optional + 8, 0x200 * u32::from(count));
+        put_u32(&mut image, optional + 32, 0x1000);
+        put_u32(&mut image, optional + 36, 0x200);
+        put_u32(&mut image, optional + 60, first_raw);
+        put_u32(&mut image, optional + 108, 16);
+        for index in 0..u32::from(count) {
+            let header = optional + 240 + 40 * index as usize;
+            image[header..header + 5].copy_from_slice(b".data");
+            put_u32(&mut image, header + 8, 0x1F0);
+            put_u32(&mut image, header + 12, 0x1000 * (index + 1));
+            put_u32(&mut image, header + 16, 0x200);
+            put_u32(&mut image, header + 20, first_raw + 0x200 * index);
+            put_u32(&mut image, header + 36, 0x4000_0040);
+        }
+        match trailer {
+            Trailer::Nothing => {}
+            Trailer::SymbolTable(symbols, strings) => {
+                put_u32(&mut image, 0x4C, sections_end as u32);
+                put_u32(&mut image, 0x50, symbols);
+                image.resize(sections_end + 18 * symbols as usize, 0x5A);
+                image.extend_from_slice(&strings.to_le_bytes());
+                image.resize(image.len() + strings as usize - 4, b's');
+            }
+            Trailer::Unknown(len) => image.resize(sections_end + len, 0xA5),
+        }
+        image
     }
 
     fn contents<'a>(linux: &'a [u8], initrd: &'a [u8]) -> UkiContents<'a> {
@@ -425,18 +521,20 @@ mod tests {
         sum + image.len() as u64
     }
 
-    #[test]
-    fn sections_follow_the_stub_aligned_with_headers_fixed_up() {
-        let stub = stub();
+    /// Builds a UKI on `stub` and checks its layout: the stub's sections
+    /// unchanged, the new ones in ukify's order, the first at
+    /// `first_new_raw` in the file, each aligned and right after the one
+    /// before, the headers patched and the checksum the spec's; returns it.
+    fn check_layout(stub: &[u8], first_new_raw: u64) -> Vec<u8> {
         let linux: Vec<u8> = (0..300_001u32).map(|i| (i * 7) as u8).collect();
         let initrd: Vec<u8> = (0..70_003u32).map(|i| (i * 13) as u8).collect();
         let contents = contents(&linux, &initrd);
-        let uki = Uki::new(&stub, &contents).unwrap();
+        let uki = Uki::new(stub, &contents).unwrap();
         let size = uki.size();
         let image = uki.write(Vec::new()).unwrap();
         assert_eq!(image.len() as u64, size);
 
-        let (stub_optional, stub_sections) = parse_sections(&stub);
+        let (stub_optional, stub_sections) = parse_sections(stub);
         let (optional, sections) = parse_sections(&image);
         let section_alignment = le32(&image, optional + 32);
         let file_alignment = le32(&image, optional + 36);
@@ -451,8 +549,9 @@ mod tests {
             &initrd,
             &linux,
         ];
+        assert_eq!(added[0].raw_pointer, first_new_raw);
         let mut previous = stub_sections.last().unwrap();
-        for (section, data) in added.iter().zip(expected) {
+        for (index, (section, data)) in added.iter().zip(expected).enumerate() {
             assert_eq!(section.virtual_size, data.len() as u64, "{}", section.name);
             assert_eq!(section.virtual_address % section_alignment, 0);
             assert_eq!(
@@ -465,10 +564,12 @@ mod tests {
                 section.raw_size,
                 (data.len() as u64).next_multiple_of(file_alignment)
             );
-            assert_eq!(
-                section.raw_pointer,
-                previous.raw_pointer + previous.raw_size
-            );
+            if index > 0 {
+                assert_eq!(
+                    section.raw_pointer,
+                    previous.raw_pointer + previous.raw_size
+                );
+            }
             let start = section.raw_pointer as usize;
             assert_eq!(&image[start..start + data.len()], data, "{}", section.name);
             previous = section;
@@ -483,7 +584,7 @@ mod tests {
         let added_data: u64 = expected.iter().map(|data| data.len() as u64).sum();
         assert_eq!(
             le32(&image, optional + 8),
-            le32(&stub, stub_optional + 8) + added_data
+            le32(stub, stub_optional + 8) + added_data
         );
         let table_end = optional + le16(&image, optional - 4) as usize + 40 * sections.len();
         assert!(le32(&image, optional + 60) >= table_end as u64);
@@ -492,13 +593,54 @@ mod tests {
             le32(&image, optional + 64),
             reference_checksum(&image, optional + 64)
         );
-        // Everything else in the stub is unchanged.
-        assert_eq!(&image[table_end..stub.len()], &stub[table_end..]);
+        // Everything else the UKI keeps of the stub is unchanged.
+        let kept = (stub.len() as u64).min(first_new_raw) as usize;
+        assert!(image[table_end..kept] == stub[table_end..kept]);
+        image
     }
 
     #[test]
-    fn objdump_lists_the_sections() {
-        let stub = stub();
+    fn sections_follow_the_last_section_of_a_stub_that_ends_there() {
+        let stub = synthetic_stub(3, 0x400, Trailer::Nothing);
+        check_layout(&stub, 0x400 + 3 * 0x200);
+    }
+
+    #[test]
+    fn a_trailing_symbol_table_is_dropped_as_ukify_drops_it() {
+        // 12,641 bytes after the last section, as in Debian 12's stub.
+        let stub = synthetic_stub(3, 0x400, Trailer::SymbolTable(600, 1841));
+        assert_eq!(stub.len() - (0x400 + 3 * 0x200), 12_641);
+        let image = check_layout(&stub, 0x400 + 3 * 0x200);
+        assert_eq!(le32(&image, 0x4C), 0, "PointerToSymbolTable");
+        assert_eq!(le32(&image, 0x50), 0, "NumberOfSymbols");
+        assert_eq!(le16(&image, 0x56), 0x0022 | 0x0008, "LOCAL_SYMS_STRIPPED");
+    }
+
+    #[test]
+    fn other_bytes_after_the_sections_are_kept_before_the_new_ones() {
+        let sections_end = 0x400 + 3 * 0x200;
+        let unknown = synthetic_stub(3, 0x400, Trailer::Unknown(1000));
+        check_layout(&unknown, (sections_end + 1000u64).next_multiple_of(0x200));
+
+        // A symbol table that does not end the file is not known to be
+        // the only thing there, so it stays, and so do its header fields.
+        let mut followed = synthetic_stub(3, 0x400, Trailer::SymbolTable(10, 4));
+        followed.extend_from_slice(b"more");
+        let end = followed.len() as u64;
+        let image = check_layout(&followed, end.next_multiple_of(0x200));
+        assert_eq!(le32(&image, 0x4C), sections_end);
+        assert_eq!(le32(&image, 0x50), 10);
+    }
+
+    /// The host's stub, whatever its version: only properties that hold for
+    /// any stub are checked on it.
+    #[test]
+    #[ignore = "heavy: needs systemd-boot-efi and binutils (scripts/test.sh)"]
+    fn objdump_reads_a_uki_built_on_the_hosts_stub() {
+        const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+        let stub = std::fs::read(STUB).unwrap_or_else(|error| {
+            panic!("cannot read {STUB} ({error}): install systemd-boot-efi")
+        });
         let linux = vec![0xCC; 123_457];
         let initrd = vec![0x1F; 54_321];
         let dir = tempfile::tempdir().unwrap();
@@ -549,38 +691,13 @@ mod tests {
         );
     }
 
-    /// A minimal PE32+ with `count` sections whose data starts at `first_raw`.
-    fn synthetic_stub(count: u16, first_raw: u32) -> Vec<u8> {
-        let mut image = vec![0u8; first_raw as usize + usize::from(count) * 0x200];
-        image[..2].copy_from_slice(b"MZ");
-        put_u32(&mut image, 0x3C, 0x40);
-        image[0x40..0x44].copy_from_slice(b"PE\0\0");
-        put_u16(&mut image, 0x46, count);
-        put_u16(&mut image, 0x54, 240);
-        let optional = 0x58;
-        put_u16(&mut image, optional, MAGIC_PE32_PLUS);
-        put_u32(&mut image, optional + 32, 0x1000);
-        put_u32(&mut image, optional + 36, 0x200);
-        put_u32(&mut image, optional + 60, first_raw);
-        put_u32(&mut image, optional + 108, 16);
-        for index in 0..u32::from(count) {
-            let header = optional + 240 + 40 * index as usize;
-            image[header..header + 5].copy_from_slice(b".data");
-            put_u32(&mut image, header + 8, 0x10);
-            put_u32(&mut image, header + 12, 0x1000 * (index + 1));
-            put_u32(&mut image, header + 16, 0x200);
-            put_u32(&mut image, header + 20, first_raw + 0x200 * index);
-        }
-        image
-    }
-
     #[test]
     fn header_room_is_checked() {
         let contents = contents(b"kernel", b"initrd");
         // 0x148 + 40 * (12 + 5) = 0x3F0 fits before 0x400; one more does not.
-        assert!(Uki::new(&synthetic_stub(12, 0x400), &contents).is_ok());
+        assert!(Uki::new(&synthetic_stub(12, 0x400, Trailer::Nothing), &contents).is_ok());
         assert!(matches!(
-            Uki::new(&synthetic_stub(13, 0x400), &contents),
+            Uki::new(&synthetic_stub(13, 0x400, Trailer::Nothing), &contents),
             Err(UkiError::NoHeaderRoom { needed: 5 })
         ));
     }
@@ -588,7 +705,7 @@ mod tests {
     #[test]
     fn rejects_signed_and_malformed_stubs() {
         let contents = contents(b"kernel", b"initrd");
-        let mut signed = synthetic_stub(2, 0x400);
+        let mut signed = synthetic_stub(2, 0x400, Trailer::Nothing);
         put_u32(&mut signed, 0x58 + 112 + 4 * 8, 0x800);
         assert!(matches!(
             Uki::new(&signed, &contents),
@@ -602,7 +719,7 @@ mod tests {
             Uki::new(b"\x7fELF", &contents),
             Err(UkiError::BadStub(_))
         ));
-        let mut truncated = synthetic_stub(2, 0x400);
+        let mut truncated = synthetic_stub(2, 0x400, Trailer::Nothing);
         truncated.truncate(0x100);
         assert!(matches!(
             Uki::new(&truncated, &contents),
@@ -611,7 +728,7 @@ mod tests {
         // Sections without data (or with data past the end) leave no room
         // the new headers could be known to fit in.
         for first_raw in [0, 0x10_0000] {
-            let mut hollow = synthetic_stub(2, 0x400);
+            let mut hollow = synthetic_stub(2, 0x400, Trailer::Nothing);
             for index in 0..2 {
                 let header = 0x58 + 240 + 40 * index;
                 put_u32(

@@ -122,6 +122,7 @@ fn mdir(image: &Path, dir: &str) -> String {
 }
 
 #[test]
+#[ignore = "heavy: needs dosfstools and mtools (scripts/test.sh)"]
 fn small_volume_is_fat12_with_long_and_short_names() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("esp.img");
@@ -188,6 +189,7 @@ fn small_volume_is_fat12_with_long_and_short_names() {
 }
 
 #[test]
+#[ignore = "heavy: needs dosfstools and mtools (scripts/test.sh)"]
 fn twenty_mib_volume_is_fat16() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("esp.img");
@@ -214,6 +216,7 @@ fn twenty_mib_volume_is_fat16() {
 }
 
 #[test]
+#[ignore = "heavy: needs dosfstools and mtools (scripts/test.sh)"]
 fn three_hundred_mib_volume_is_fat32() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("esp.img");
@@ -288,6 +291,7 @@ fn same_inputs_give_same_bytes() {
 }
 
 #[test]
+#[ignore = "heavy: needs dosfstools and mtools (scripts/test.sh)"]
 fn minimum_size_is_honoured_and_checked_by_fsck() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("esp.img");

@@ -365,6 +365,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "heavy: needs grub-pc-bin's i386-pc files (scripts/test.sh)"]
     fn compressed_payload_unpacks_and_sizes_are_patched() {
         let files = stock_files();
         let image = core_image(&files, MODULES, PREFIX, Some("set x=1\n"), GAP).unwrap();
@@ -402,6 +403,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "heavy: needs grub-pc-bin's i386-pc files (scripts/test.sh)"]
     fn modules_follow_their_dependencies_then_config_and_prefix() {
         let files = stock_files();
         let kernel_len = kernel(files.get(KERNEL_IMG).unwrap()).unwrap().len();
@@ -458,6 +460,7 @@ mod tests {
     /// the same payload and the same diskboot.img; only its LZMA encoder
     /// differs.
     #[test]
+    #[ignore = "heavy: needs grub-pc-bin and grub-common's grub-mkimage (scripts/test.sh)"]
     fn payload_equals_grub_mkimage() {
         let files = stock_files();
         let dir = tempfile::tempdir().unwrap();
@@ -490,6 +493,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "heavy: needs grub-pc-bin's i386-pc files (scripts/test.sh)"]
     fn missing_module_is_named_with_its_package() {
         let mut files = stock_files();
         files.files.remove("fshelp.mod");
@@ -500,6 +504,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "heavy: needs grub-pc-bin's i386-pc files (scripts/test.sh)"]
     fn too_many_modules_exceed_grubs_limit() {
         let files = stock_files();
         let every_module: Vec<&str> = files
@@ -515,6 +520,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "heavy: needs grub-pc-bin's i386-pc files (scripts/test.sh)"]
     fn image_larger_than_the_gap_is_an_error() {
         let files = stock_files();
         let sectors = core_image(&files, MODULES, PREFIX, None, GAP)
