@@ -52,37 +52,79 @@ fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     record
 }
 
+/// A tar written entry by entry, with names of any length (a PAX `path`
+/// record carries those over 100 bytes).
+#[derive(Default)]
+struct Raw(Vec<u8>);
+
+impl Raw {
+    fn entry(mut self, mut header: tar::Header, data: &[u8]) -> Self {
+        header.set_cksum();
+        self.0.extend_from_slice(header.as_bytes());
+        self.0.extend_from_slice(data);
+        self.0.resize(self.0.len().div_ceil(512) * 512, 0);
+        self
+    }
+
+    /// A PAX extended header holding `records`, for the next entry.
+    fn pax(self, records: &[(&str, &[u8])]) -> Self {
+        let data: Vec<u8> = records
+            .iter()
+            .flat_map(|(key, value)| pax_record(key, value))
+            .collect();
+        let header = header("PaxHeaders/x", tar::EntryType::XHeader, 0o644, data.len() as u64);
+        self.entry(header, &data)
+    }
+
+    /// An entry at `path`, through a PAX record when it is long.
+    fn named(self, path: &str, entry_type: tar::EntryType, data: &[u8]) -> Self {
+        let size = data.len() as u64;
+        if path.len() <= 100 {
+            return self.entry(header(path, entry_type, 0o644, size), data);
+        }
+        self.pax(&[("path", path.as_bytes())])
+            .entry(header("long", entry_type, 0o644, size), data)
+    }
+
+    fn dir(self, path: &str) -> Self {
+        self.named(path, tar::EntryType::Directory, b"")
+    }
+
+    fn file(self, path: &str, data: &[u8]) -> Self {
+        self.named(path, tar::EntryType::Regular, data)
+    }
+
+    fn link(self, entry_type: tar::EntryType, path: &str, target: &str) -> Self {
+        let mut link = header(path, entry_type, 0o777, 0);
+        link.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+        self.entry(link, b"")
+    }
+
+    fn symlink(self, path: &str, target: &str) -> Self {
+        self.link(tar::EntryType::Symlink, path, target)
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.0.extend_from_slice(&[0; 1024]);
+        self.0
+    }
+}
+
 /// An uncompressed layer holding `items` in order.
 fn layer(items: &[Item]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut append = |mut header: tar::Header, data: &[u8]| {
-        header.set_cksum();
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    };
+    let mut raw = Raw::default();
     for item in items {
-        match *item {
-            Item::Dir(path) => append(header(path, tar::EntryType::Directory, 0o755, 0), b""),
-            Item::File(path, data) => append(
-                header(path, tar::EntryType::Regular, 0o644, data.len() as u64),
-                data,
-            ),
+        raw = match *item {
+            Item::Dir(path) => raw.dir(path),
+            Item::File(path, data) => raw.file(path, data),
             Item::Owned(path, mode, uid, gid) => {
                 let mut owned = header(path, tar::EntryType::Regular, mode, 0);
                 owned.set_uid(uid.into());
                 owned.set_gid(gid.into());
-                append(owned, b"");
+                raw.entry(owned, b"")
             }
-            Item::Symlink(path, target) | Item::HardLink(path, target) => {
-                let entry_type = match item {
-                    Item::Symlink(..) => tar::EntryType::Symlink,
-                    _ => tar::EntryType::Link,
-                };
-                let mut link = header(path, entry_type, 0o777, 0);
-                link.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
-                append(link, b"");
-            }
+            Item::Symlink(path, target) => raw.symlink(path, target),
+            Item::HardLink(path, target) => raw.link(tar::EntryType::Link, path, target),
             Item::Char(path, major, minor) | Item::Block(path, major, minor) => {
                 let entry_type = match item {
                     Item::Char(..) => tar::EntryType::Char,
@@ -91,29 +133,18 @@ fn layer(items: &[Item]) -> Vec<u8> {
                 let mut device = header(path, entry_type, 0o600, 0);
                 device.set_device_major(major).unwrap();
                 device.set_device_minor(minor).unwrap();
-                append(device, b"");
+                raw.entry(device, b"")
             }
-            Item::Fifo(path) => append(header(path, tar::EntryType::Fifo, 0o644, 0), b""),
-            Item::Xattr(path, name, value) => {
-                let records = pax_record(&format!("SCHILY.xattr.{name}"), value);
-                append(
-                    header(
-                        "PaxHeaders/x",
-                        tar::EntryType::XHeader,
-                        0o644,
-                        records.len() as u64,
-                    ),
-                    &records,
-                );
-                append(header(path, tar::EntryType::Regular, 0o644, 0), b"");
-            }
+            Item::Fifo(path) => raw.named(path, tar::EntryType::Fifo, b""),
+            Item::Xattr(path, name, value) => raw
+                .pax(&[(&format!("SCHILY.xattr.{name}"), value)])
+                .file(path, b""),
             Item::Lying(path, size, data) => {
-                append(header(path, tar::EntryType::Regular, 0o644, size), data)
+                raw.entry(header(path, tar::EntryType::Regular, 0o644, size), data)
             }
-        }
+        };
     }
-    out.extend_from_slice(&[0; 1024]);
-    out
+    raw.finish()
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -529,8 +560,19 @@ fn hostile_layers_are_errors_naming_layer_and_entry() {
     }
 }
 
+/// An error with its causes, as `ossify` prints it.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 #[test]
-fn corrupt_and_truncated_gzip_are_stream_errors() {
+fn corrupt_and_truncated_gzip_are_stream_errors_with_their_cause() {
     let compressed = gzip(&layer(&[Item::File("f", &[b'z'; 10_000])]));
     let mut corrupt = compressed.clone();
     let middle = corrupt.len() / 2;
@@ -543,16 +585,24 @@ fn corrupt_and_truncated_gzip_are_stream_errors() {
             matches!(
                 error,
                 LayerError::Stream { .. }
-                    | LayerError::Contents { .. }
+                    | LayerError::ContentsStream { .. }
                     | LayerError::Truncated { .. }
             ),
             "{case}: {error:?}"
         );
+        let text = chain(&error);
+        assert!(text.contains("sha256:test-layer"), "{case}: {text}");
         assert!(
-            error.to_string().contains("sha256:test-layer"),
-            "{case}: {error}"
+            !text.contains("TMPDIR"),
+            "{case}: a bad stream is not a storage problem: {text}"
         );
     }
+    let error = apply(&mut Tree::new(0), truncated).unwrap_err();
+    assert!(
+        chain(&error).ends_with("pull it again: incomplete deflate stream"),
+        "the cause is shown: {}",
+        chain(&error)
+    );
 }
 
 #[test]

@@ -7,8 +7,10 @@
 //! kernel's page cache. Nothing is ever freed: a tree lives for one build.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
+
+use thiserror::Error;
 
 use super::read_up_to;
 
@@ -20,6 +22,26 @@ const CHUNK_SIZE: usize = 1024 * 1024;
 const SPILL_BUFFER: usize = 256 * 1024;
 /// In-memory contents stop growing here; later small contents are spilled too.
 const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Contents could not be stored: reading them failed, or writing them to
+/// the arena's temporary file did.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The reader handed over failed.
+    #[error("cannot read the contents")]
+    Read(#[source] io::Error),
+    /// The temporary file in `$TMPDIR` could not be created or written.
+    #[error("cannot write file contents to ossify's temporary file in $TMPDIR")]
+    Spill(#[source] io::Error),
+}
+
+impl From<StoreError> for io::Error {
+    fn from(error: StoreError) -> io::Error {
+        match error {
+            StoreError::Read(error) | StoreError::Spill(error) => error,
+        }
+    }
+}
 
 /// A handle to contents stored in an [`Arena`]; cheap to copy.
 ///
@@ -93,7 +115,7 @@ impl Arena {
     /// so a header claiming a terabyte with a short stream costs nothing. The
     /// returned blob's length is what was actually read; a caller expecting
     /// exactly `size` bytes compares the two.
-    pub fn store(&mut self, contents: impl Read, size: u64) -> io::Result<Blob> {
+    pub fn store(&mut self, contents: impl Read, size: u64) -> Result<Blob, StoreError> {
         let mut contents = contents.take(size);
         if size <= SMALL_CONTENTS && self.memory_used + CHUNK_SIZE <= MEMORY_BUDGET {
             return self.store_in_memory(&mut contents, size as usize);
@@ -101,7 +123,11 @@ impl Arena {
         self.store_spilled(&mut contents)
     }
 
-    fn store_in_memory(&mut self, contents: &mut impl Read, size: usize) -> io::Result<Blob> {
+    fn store_in_memory(
+        &mut self,
+        contents: &mut impl Read,
+        size: usize,
+    ) -> Result<Blob, StoreError> {
         let fits = self
             .chunks
             .last()
@@ -120,7 +146,7 @@ impl Arena {
             Ok(filled) => filled,
             Err(error) => {
                 chunk.truncate(offset);
-                return Err(error);
+                return Err(StoreError::Read(error));
             }
         };
         chunk.truncate(offset + filled);
@@ -133,35 +159,27 @@ impl Arena {
         })
     }
 
-    fn store_spilled(&mut self, contents: &mut impl Read) -> io::Result<Blob> {
+    fn store_spilled(&mut self, contents: &mut impl Read) -> Result<Blob, StoreError> {
         if self.spill_files.is_empty() {
             self.spill_files.push(SpillFile {
-                file: tempfile::tempfile()?,
+                file: tempfile::tempfile().map_err(StoreError::Spill)?,
                 len: 0,
             });
         }
         let file_index = self.spill_files.len() - 1;
         let spill = &mut self.spill_files[file_index];
         let offset = spill.len;
-        let copied = {
-            let mut writer = BufWriter::with_capacity(SPILL_BUFFER, &spill.file);
-            io::copy(contents, &mut writer).and_then(|copied| writer.flush().map(|()| copied))
-        };
-        let copied = match copied {
-            Ok(copied) => copied,
-            Err(error) => {
-                // Keep the append position where the file really ends.
-                spill.len = spill.file.metadata()?.len();
-                return Err(error);
-            }
-        };
-        spill.len += copied;
+        let copied = copy_to_spill(contents, &spill.file);
+        // Keep the append position where the file really ends, also when
+        // a write failed part-way.
+        spill.len = spill.file.metadata().map_err(StoreError::Spill)?.len();
+        copied?;
         Ok(Blob {
             location: Location::Spilled {
                 file: file_index as u32,
                 offset,
             },
-            len: copied,
+            len: spill.len - offset,
         })
     }
 
@@ -196,6 +214,19 @@ impl Arena {
         self.chunks.extend(other.chunks);
         self.spill_files.extend(other.spill_files);
         relocation
+    }
+}
+
+/// Appends everything `contents` holds to `file`, in large writes.
+fn copy_to_spill(contents: &mut impl Read, mut file: &File) -> Result<(), StoreError> {
+    let mut buffer = vec![0; SPILL_BUFFER];
+    loop {
+        let read = read_up_to(contents, &mut buffer).map_err(StoreError::Read)?;
+        if read == 0 {
+            return Ok(());
+        }
+        file.write_all(&buffer[..read])
+            .map_err(StoreError::Spill)?;
     }
 }
 
