@@ -35,7 +35,7 @@ pub enum SparseError {
         minor: String,
     },
     /// A record or map field is not a decimal number.
-    #[error("{field} `{value}` is not a decimal number")]
+    #[error("{field} {value:?} is not a decimal number")]
     NotANumber {
         /// What the number is.
         field: &'static str,
