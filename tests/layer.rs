@@ -72,7 +72,12 @@ impl Raw {
             .iter()
             .flat_map(|(key, value)| pax_record(key, value))
             .collect();
-        let header = header("PaxHeaders/x", tar::EntryType::XHeader, 0o644, data.len() as u64);
+        let header = header(
+            "PaxHeaders/x",
+            tar::EntryType::XHeader,
+            0o644,
+            data.len() as u64,
+        );
         self.entry(header, &data)
     }
 
@@ -661,7 +666,10 @@ fn failure(tar: &[u8]) -> (LayerError, String) {
     let error = apply(&mut tree, &gzip(tar)).unwrap_err();
     let text = chain(&error);
     assert!(text.contains("sha256:test-layer"), "{text} names no layer");
-    assert!(text.len() < 1000, "a hostile path is shown shortened: {text}");
+    assert!(
+        text.len() < 1000,
+        "a hostile path is shown shortened: {text}"
+    );
     (error, text)
 }
 
@@ -676,7 +684,10 @@ fn paths_beyond_linuxs_limits_are_errors_naming_the_limit() {
         matches!(
             error,
             LayerError::Placement {
-                source: TreeError::PathTooLong { length: 200_000, .. },
+                source: TreeError::PathTooLong {
+                    length: 200_000,
+                    ..
+                },
                 ..
             }
         ),
@@ -688,7 +699,11 @@ fn paths_beyond_linuxs_limits_are_errors_naming_the_limit() {
     assert_eq!(longest.len(), 4095);
     let mut tree = Tree::new(0);
     apply(&mut tree, &Raw::default().file(&longest, b"deep").finish()).unwrap();
-    check(&tree, &Expect::File(Box::leak(longest.into()), b"deep"), "longest path");
+    check(
+        &tree,
+        &Expect::File(Box::leak(longest.into()), b"deep"),
+        "longest path",
+    );
 
     let gnu_long_name = {
         let name = "g/".repeat(2048) + "\0";
@@ -889,7 +904,8 @@ fn sparse_layers() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
         header.set_mtime(MTIME);
         header.set_size(old_data.len() as u64);
         let gnu = header.as_gnu_mut().unwrap();
-        for (slot, (offset, length)) in [(1024, 512), (3000, 3), (4096, 0)].into_iter().enumerate() {
+        for (slot, (offset, length)) in [(1024, 512), (3000, 3), (4096, 0)].into_iter().enumerate()
+        {
             gnu.sparse[slot].set_offset(offset);
             gnu.sparse[slot].set_length(length);
         }
@@ -944,10 +960,26 @@ fn malformed_sparse_maps_are_errors() {
             .finish()
     };
     let cases = [
-        ("out of order", map("2000,3,1000,5", b"XYZABCDE"), "out of order"),
-        ("overlapping", map("1000,5,1002,3", b"ABCDEXYZ"), "out of order or overlapping"),
-        ("beyond the real size", map("4000,200", &[1; 200]), "beyond the real size 4096"),
-        ("more data than mapped", map("0,3", b"ABCD"), "places 3 bytes of data but the entry stores 4"),
+        (
+            "out of order",
+            map("2000,3,1000,5", b"XYZABCDE"),
+            "out of order",
+        ),
+        (
+            "overlapping",
+            map("1000,5,1002,3", b"ABCDEXYZ"),
+            "out of order or overlapping",
+        ),
+        (
+            "beyond the real size",
+            map("4000,200", &[1; 200]),
+            "beyond the real size 4096",
+        ),
+        (
+            "more data than mapped",
+            map("0,3", b"ABCD"),
+            "places 3 bytes of data but the entry stores 4",
+        ),
         (
             "an offset overflowing",
             map("18446744073709551615,1", b"A"),

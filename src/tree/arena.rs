@@ -225,8 +225,7 @@ fn copy_to_spill(contents: &mut impl Read, mut file: &File) -> Result<(), StoreE
         if read == 0 {
             return Ok(());
         }
-        file.write_all(&buffer[..read])
-            .map_err(StoreError::Spill)?;
+        file.write_all(&buffer[..read]).map_err(StoreError::Spill)?;
     }
 }
 

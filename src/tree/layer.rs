@@ -55,15 +55,15 @@ pub enum LayerError {
     },
     /// An entry's contents could not be written to temporary storage.
     #[error(
-        "layer {layer}: entry `{entry}`: cannot store its contents; free space in $TMPDIR or point TMPDIR elsewhere"
+        "layer {layer}: entry `{entry}`: cannot write its contents to ossify's temporary file; free space in $TMPDIR or point TMPDIR elsewhere"
     )]
     ContentsStorage {
         /// The layer's digest.
         layer: String,
         /// The entry's path in the layer.
         entry: String,
-        /// Why storing failed.
-        source: StoreError,
+        /// The write error.
+        source: io::Error,
     },
     /// The stream ended inside an entry's contents.
     #[error(
@@ -152,7 +152,9 @@ pub enum LayerError {
         source: PaxError,
     },
     /// A GNU sparse file whose map is malformed.
-    #[error("layer {layer}: entry `{entry}` is a GNU sparse file with a malformed map; the blob is corrupt")]
+    #[error(
+        "layer {layer}: entry `{entry}` is a GNU sparse file with a malformed map; the blob is corrupt"
+    )]
     Sparse {
         /// The layer's digest.
         layer: String,
@@ -406,10 +408,10 @@ impl Applier<'_> {
                     entry: shown(path),
                     source,
                 },
-                spill @ StoreError::Spill(_) => LayerError::ContentsStorage {
+                StoreError::Spill(source) => LayerError::ContentsStorage {
                     layer: self.layer.to_owned(),
                     entry: shown(path),
-                    source: spill,
+                    source,
                 },
             })?;
         if blob.len() != size {

@@ -40,7 +40,10 @@ pub fn check_path(path: &[u8]) -> Result<(), TreeError> {
             length: path.len(),
         });
     }
-    match path.split(|&byte| byte == b'/').find(|c| c.len() > NAME_MAX) {
+    match path
+        .split(|&byte| byte == b'/')
+        .find(|c| c.len() > NAME_MAX)
+    {
         Some(name) => Err(TreeError::NameTooLong {
             path: shown(path),
             length: name.len(),

@@ -207,9 +207,7 @@ impl Tree {
                 Ok(resolution.dir)
             }
             (None, _) => Err(TreeError::NotAnEntry { path: shown(path) }),
-            (Some(name), Kind::Directory(_)) => {
-                self.put_directory(resolution.dir, name, metadata)
-            }
+            (Some(name), Kind::Directory(_)) => self.put_directory(resolution.dir, name, metadata),
             (Some(name), kind) => {
                 let id = self.new_node(kind, metadata)?;
                 self.attach(resolution.dir, name, id);
@@ -342,8 +340,7 @@ impl Tree {
             for (name, child) in entries {
                 let source_child = &import.nodes[child.0 as usize];
                 if let Kind::Directory(_) = source_child.kind {
-                    let merged =
-                        self.put_directory(target, name, source_child.metadata.clone())?;
+                    let merged = self.put_directory(target, name, source_child.metadata.clone())?;
                     pending.push((merged, child));
                     continue;
                 }
@@ -654,7 +651,9 @@ mod tests {
             Err(TreeError::TooManyNodes)
         ));
         let mut image = Tree::new(0);
-        image.insert("x/y", Kind::Fifo, Metadata::default()).unwrap();
+        image
+            .insert("x/y", Kind::Fifo, Metadata::default())
+            .unwrap();
         let mut root = Tree::new(0);
         root.max_nodes = 3;
         assert!(matches!(

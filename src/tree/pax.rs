@@ -129,7 +129,10 @@ mod tests {
         let mut records = Records::default();
         let name = "user.".to_owned() + &"n".repeat(XATTR_NAME_MAX - 5);
         records
-            .take(format!("SCHILY.xattr.{name}").as_bytes(), &[7; XATTR_SIZE_MAX])
+            .take(
+                format!("SCHILY.xattr.{name}").as_bytes(),
+                &[7; XATTR_SIZE_MAX],
+            )
             .unwrap();
         assert_eq!(records.xattrs[&name].len(), XATTR_SIZE_MAX);
         assert!(matches!(

@@ -78,7 +78,9 @@ pub enum SparseError {
         previous_end: u64,
     },
     /// A segment reaching past the file's real size.
-    #[error("the segment at offset {offset} of {length} bytes ends beyond the real size {real_size}")]
+    #[error(
+        "the segment at offset {offset} of {length} bytes ends beyond the real size {real_size}"
+    )]
     BeyondSize {
         /// Where the segment starts.
         offset: u64,
@@ -342,7 +344,8 @@ impl<R: Read> Tokens<'_, R> {
         let mut digits = String::new();
         loop {
             if self.position == BLOCK {
-                let read = super::read_up_to(self.data, &mut self.block).map_err(SparseError::Read)?;
+                let read =
+                    super::read_up_to(self.data, &mut self.block).map_err(SparseError::Read)?;
                 if read < BLOCK {
                     return Err(SparseError::MapTruncated);
                 }
@@ -484,7 +487,15 @@ mod tests {
                     ("GNU.sparse.numblocks", "2"),
                     ("GNU.sparse.map", "0,1"),
                 ],
-                |e| matches!(e, SparseError::Count { segments: 2, found: 2 }),
+                |e| {
+                    matches!(
+                        e,
+                        SparseError::Count {
+                            segments: 2,
+                            found: 2
+                        }
+                    )
+                },
             ),
             (
                 &[
@@ -500,7 +511,15 @@ mod tests {
                     ("GNU.sparse.numblocks", "2"),
                     ("GNU.sparse.map", "4,2,5,1"),
                 ],
-                |e| matches!(e, SparseError::OutOfOrder { offset: 5, previous_end: 6 }),
+                |e| {
+                    matches!(
+                        e,
+                        SparseError::OutOfOrder {
+                            offset: 5,
+                            previous_end: 6
+                        }
+                    )
+                },
             ),
             (
                 &[
