@@ -232,7 +232,7 @@ fn paired(pairs: Vec<(bool, String)>) -> Result<Vec<String>, SparseError> {
         .iter()
         .enumerate()
         .all(|(index, (is_offset, _))| *is_offset == (index % 2 == 0));
-    if !alternate || pairs.len() % 2 != 0 {
+    if !alternate || !pairs.len().is_multiple_of(2) {
         return Err(SparseError::Unpaired);
     }
     Ok(pairs.into_iter().map(|(_, value)| value).collect())
@@ -461,9 +461,12 @@ mod tests {
         assert!(records(&[]).sparse().unwrap().is_none());
     }
 
+    /// Records, and what the error they give must match.
+    type Case<'a> = (&'a [(&'a str, &'a str)], fn(&SparseError) -> bool);
+
     #[test]
     fn malformed_records_are_named() {
-        let cases: &[(&[(&str, &str)], fn(&SparseError) -> bool)] = &[
+        let cases: &[Case] = &[
             (
                 &[("GNU.sparse.major", "2"), ("GNU.sparse.minor", "0")],
                 |e| matches!(e, SparseError::UnknownVersion { .. }),
