@@ -18,7 +18,7 @@ use super::read_up_to;
 const SMALL_CONTENTS: u64 = 16 * 1024;
 /// Size of one in-memory chunk; a small blob never spans two.
 const CHUNK_SIZE: usize = 1024 * 1024;
-/// Write buffer for spilled contents: few, large writes.
+/// The buffer spilled contents pass through: few, large writes.
 const SPILL_BUFFER: usize = 256 * 1024;
 /// In-memory contents stop growing here; later small contents are spilled too.
 const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
@@ -76,6 +76,8 @@ pub struct Arena {
     chunks: Vec<Vec<u8>>,
     memory_used: usize,
     spill_files: Vec<SpillFile>,
+    /// Where spilled contents pass on their way to the file; allocated once.
+    spill_buffer: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -169,17 +171,25 @@ impl Arena {
         let file_index = self.spill_files.len() - 1;
         let spill = &mut self.spill_files[file_index];
         let offset = spill.len;
-        let copied = copy_to_spill(contents, &spill.file);
-        // Keep the append position where the file really ends, also when
-        // a write failed part-way.
-        spill.len = spill.file.metadata().map_err(StoreError::Spill)?.len();
-        copied?;
+        if self.spill_buffer.is_empty() {
+            self.spill_buffer = vec![0; SPILL_BUFFER];
+        }
+        let mut copied = 0;
+        if let Err(error) =
+            copy_to_spill(contents, &spill.file, &mut self.spill_buffer, &mut copied)
+        {
+            // Keep the append position where the file really ends: a write
+            // may have failed part-way.
+            spill.len = spill.file.metadata().map_err(StoreError::Spill)?.len();
+            return Err(error);
+        }
+        spill.len += copied;
         Ok(Blob {
             location: Location::Spilled {
                 file: file_index as u32,
                 offset,
             },
-            len: spill.len - offset,
+            len: copied,
         })
     }
 
@@ -217,15 +227,21 @@ impl Arena {
     }
 }
 
-/// Appends everything `contents` holds to `file`, in large writes.
-fn copy_to_spill(contents: &mut impl Read, mut file: &File) -> Result<(), StoreError> {
-    let mut buffer = vec![0; SPILL_BUFFER];
+/// Appends everything `contents` holds to `file` through `buffer`, in
+/// large writes, counting the bytes in `copied`.
+fn copy_to_spill(
+    contents: &mut impl Read,
+    mut file: &File,
+    buffer: &mut [u8],
+    copied: &mut u64,
+) -> Result<(), StoreError> {
     loop {
-        let read = read_up_to(contents, &mut buffer).map_err(StoreError::Read)?;
+        let read = read_up_to(contents, buffer).map_err(StoreError::Read)?;
         if read == 0 {
             return Ok(());
         }
         file.write_all(&buffer[..read]).map_err(StoreError::Spill)?;
+        *copied += read as u64;
     }
 }
 
@@ -321,6 +337,35 @@ mod tests {
         let short = arena.store(&b"tiny"[..], claimed).unwrap();
         assert_eq!(short.len(), 4);
         assert_eq!(read_all(&arena, &short), b"tiny");
+    }
+
+    /// Yields `good` bytes, then fails.
+    struct Failing {
+        good: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.good == 0 {
+                return Err(io::Error::other("the disk is gone"));
+            }
+            let read = buf.len().min(self.good);
+            buf[..read].fill(1);
+            self.good -= read;
+            Ok(read)
+        }
+    }
+
+    #[test]
+    fn a_failing_reader_is_a_read_error_and_later_blobs_are_intact() {
+        let mut arena = Arena::default();
+        for (size, good) in [(100, 10), (1 << 20, 300_000)] {
+            let error = arena.store(Failing { good }, size).unwrap_err();
+            assert!(matches!(error, StoreError::Read(_)), "{error:?}");
+        }
+        let large = vec![5u8; 100_000];
+        let blob = arena.store(&large[..], large.len() as u64).unwrap();
+        assert_eq!(read_all(&arena, &blob), large);
     }
 
     #[test]
