@@ -1,5 +1,13 @@
 //! Assembly of a root filesystem from made-up images, checked entry by
-//! entry, and the outputs written from it.
+//! entry, and the outputs written from it; failures end to end, their
+//! causes printed.
+
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -255,17 +263,28 @@ fn the_root_filesystem_has_linuxkits_layout() {
     );
 }
 
+/// An error with its causes, as `ossify` prints it.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 #[test]
 fn errors_name_the_entry_its_position_and_image() {
     let missing_binary = CONFIG.replace("ucode: ucode.cpio", "binary: bzImage");
-    let error = assemble(&missing_binary).unwrap_err().to_string();
+    let error = chain(&assemble(&missing_binary).unwrap_err());
     assert!(
         error.starts_with("kernel at test.yml:3:3, image test/kernel:1: no file `bzImage`"),
         "{error}"
     );
 
     let missing_image = CONFIG.replace("test/labelled:1\n    uid", "test/nowhere:1\n    uid");
-    let error = assemble(&missing_image).unwrap_err().to_string();
+    let error = chain(&assemble(&missing_image).unwrap_err());
     assert!(
         error.starts_with("services[0] (web) at test.yml:"),
         "{error}"
@@ -276,15 +295,80 @@ fn errors_name_the_entry_its_position_and_image() {
     );
 
     let missing_source = CONFIG.replace("    optional: true\n", "");
-    let error = assemble(&missing_source).unwrap_err().to_string();
+    let error = assemble(&missing_source).unwrap_err();
+    let text = chain(&error);
     assert!(
-        error.starts_with("files[3] (home/optional) at test.yml:"),
-        "{error}"
+        text.starts_with("files[3] (home/optional) at test.yml:"),
+        "{text}"
     );
     assert!(
-        error.contains("cannot read source `does/not/exist`"),
-        "{error}"
+        text.contains("cannot read source `does/not/exist`"),
+        "{text}"
     );
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the failure is the place's source"
+    );
+    assert!(
+        text.ends_with("No such file or directory (os error 2)"),
+        "the cause comes last: {text}"
+    );
+}
+
+/// Assembles a configuration holding only `files`, each a `source:`.
+fn assemble_sources(sources: &[&Path]) -> Result<Tree, assemble::Error> {
+    let mut config = String::from("files:\n");
+    for (index, source) in sources.iter().enumerate() {
+        config += &format!("  - path: f{index}\n    source: {}\n", source.display());
+    }
+    assemble(&config)
+}
+
+#[test]
+fn sources_are_read_to_their_end_whatever_size_they_report() {
+    let status = Path::new("/proc/self/status");
+    assert_eq!(std::fs::metadata(status).unwrap().len(), 0);
+    let root = assemble_sources(&[status]).unwrap();
+    let contents = String::from_utf8(read(&root, "f0")).unwrap();
+    assert!(contents.starts_with("Name:"), "{contents}");
+}
+
+#[test]
+fn sources_that_are_not_regular_files_are_refused_by_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let fifo_name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `fifo_name` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo_name.as_ptr(), 0o600) }, 0);
+    let socket = dir.path().join("socket");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let cases: [(&Path, &str); 4] = [
+        (
+            &fifo,
+            "is a FIFO (named pipe); a source must be a regular file",
+        ),
+        (&socket, "is a socket; a source must be a regular file"),
+        (
+            Path::new("/dev/null"),
+            "is a character device; a source must be a regular file",
+        ),
+        (
+            dir.path(),
+            "is a directory; a source is one file, so give each file its own entry",
+        ),
+    ];
+    for (source, message) in cases {
+        let error = chain(&assemble_sources(&[source]).unwrap_err());
+        assert!(error.starts_with("files[0] (f0) at test.yml:"), "{error}");
+        assert!(error.contains(message), "{source:?}: {error}");
+        assert!(!error.contains("TMPDIR"), "{source:?}: {error}");
+    }
+    let optional = format!(
+        "files:\n  - path: f\n    source: {}\n    optional: true\n",
+        fifo.display()
+    );
+    let error = chain(&assemble(&optional).unwrap_err());
+    assert!(error.contains("is a FIFO"), "optional, yet a FIFO: {error}");
 }
 
 fn sha256(path: &Path) -> String {
@@ -386,4 +470,92 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
     let digests =
         |w: &[output::Written]| w.iter().map(|w| w.file.sha256.clone()).collect::<Vec<_>>();
     assert_eq!(digests(&written), digests(&rewritten));
+}
+
+/// `ossify build -f tar` of `config`, offline, from a cache holding
+/// `layers` as the image `localhost/test/bad:1`; returns its stderr once it
+/// has failed with exit status 1.
+fn failed_build(layers: Vec<support::LayerBlob>, config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut layout = support::Layout::new();
+    let image = layout.image("amd64", &layers);
+    layout.name(image, "localhost/test/bad:1");
+    let cache = dir.path().join("cache");
+    ossify::image::Store::open(&cache)
+        .unwrap()
+        .import(layout.path())
+        .unwrap();
+    let config_path = dir.path().join("bad.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let out = dir.path().join("out");
+    let output = support::build_offline(dir.path(), &cache, &out, &["-f", "tar"], &[&config_path]);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+const BAD_CONTAINER: &str = "onboot:\n  - name: bad\n    image: localhost/test/bad:1\n";
+
+/// Asserts that `stderr` holds `cause` exactly once, after the place.
+fn assert_cause_once(stderr: &str, place: &str, cause: &str) {
+    assert!(stderr.contains(place), "no `{place}` in:\n{stderr}");
+    assert_eq!(
+        stderr.matches(cause).count(),
+        1,
+        "`{cause}` should appear once in:\n{stderr}"
+    );
+    assert!(
+        stderr.find(place) < stderr.find(cause),
+        "the cause follows the place:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_build_prints_why_a_layer_cannot_be_applied() {
+    use support::layer_builder::LayerBuilder;
+    let place = "onboot[0] (bad) at ";
+    let symlink_loop = LayerBuilder::new()
+        .symlink("a", "b")
+        .symlink("b", "a")
+        .file("a/x", b"x", 0o644)
+        .finish();
+    let stderr = failed_build(vec![support::LayerBlob::gzip(symlink_loop)], BAD_CONTAINER);
+    assert_cause_once(&stderr, place, "more than 40 symbolic links on the way");
+    assert!(stderr.contains("entry `a/x`"), "{stderr}");
+
+    let through_a_file = LayerBuilder::new()
+        .file("f", b"f", 0o644)
+        .file("f/x", b"x", 0o644)
+        .finish();
+    let stderr = failed_build(
+        vec![support::LayerBlob::gzip(through_a_file)],
+        BAD_CONTAINER,
+    );
+    assert_cause_once(&stderr, place, "a component on the way is not a directory");
+
+    let mut truncated = support::LayerBlob::gzip(
+        LayerBuilder::new()
+            .file("big", &[7; 100_000], 0o644)
+            .finish(),
+    );
+    truncated.blob.truncate(truncated.blob.len() - 10);
+    let stderr = failed_build(vec![truncated], BAD_CONTAINER);
+    assert_cause_once(&stderr, place, "the stream is truncated or corrupt");
+    assert!(
+        stderr.trim_end().ends_with("incomplete deflate stream"),
+        "the decoder's own reason ends the chain:\n{stderr}"
+    );
+    assert!(!stderr.contains("TMPDIR"), "{stderr}");
+}
+
+#[test]
+fn a_build_prints_why_a_source_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{BAD_CONTAINER}files:\n  - path: etc/conf\n    source: {}\n",
+        dir.path().display()
+    );
+    let stderr = failed_build(Vec::new(), &config);
+    assert_cause_once(&stderr, "files[0] (etc/conf) at ", "is a directory");
+    assert!(!stderr.contains("TMPDIR"), "{stderr}");
 }

@@ -131,3 +131,20 @@ fn an_empty_file_is_an_empty_config() {
     assert_eq!(load_text("").unwrap(), Config::default());
     assert_eq!(load_text("# only a comment\n").unwrap(), Config::default());
 }
+
+#[test]
+fn a_config_file_may_hold_up_to_16_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.yml");
+    let mut text = vec![b'#'; config::MAX_CONFIG_SIZE as usize];
+    text[config::MAX_CONFIG_SIZE as usize - 1] = b'\n';
+    std::fs::write(&path, &text).unwrap();
+    let source = Source::read(&path).unwrap();
+    assert_eq!(source.text.len() as u64, config::MAX_CONFIG_SIZE);
+    text.push(b'\n');
+    std::fs::write(&path, &text).unwrap();
+    assert!(matches!(
+        Source::read(&path),
+        Err(config::ReadError::TooLarge)
+    ));
+}

@@ -52,37 +52,84 @@ fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     record
 }
 
+/// A tar written entry by entry, with names of any length (a PAX `path`
+/// record carries those over 100 bytes).
+#[derive(Default)]
+struct Raw(Vec<u8>);
+
+impl Raw {
+    fn entry(mut self, mut header: tar::Header, data: &[u8]) -> Self {
+        header.set_cksum();
+        self.0.extend_from_slice(header.as_bytes());
+        self.0.extend_from_slice(data);
+        self.0.resize(self.0.len().div_ceil(512) * 512, 0);
+        self
+    }
+
+    /// A PAX extended header holding `records`, for the next entry.
+    fn pax(self, records: &[(&str, &[u8])]) -> Self {
+        let data: Vec<u8> = records
+            .iter()
+            .flat_map(|(key, value)| pax_record(key, value))
+            .collect();
+        let header = header(
+            "PaxHeaders/x",
+            tar::EntryType::XHeader,
+            0o644,
+            data.len() as u64,
+        );
+        self.entry(header, &data)
+    }
+
+    /// An entry at `path`, through a PAX record when it is long.
+    fn named(self, path: &str, entry_type: tar::EntryType, data: &[u8]) -> Self {
+        let size = data.len() as u64;
+        if path.len() <= 100 {
+            return self.entry(header(path, entry_type, 0o644, size), data);
+        }
+        self.pax(&[("path", path.as_bytes())])
+            .entry(header("long", entry_type, 0o644, size), data)
+    }
+
+    fn dir(self, path: &str) -> Self {
+        self.named(path, tar::EntryType::Directory, b"")
+    }
+
+    fn file(self, path: &str, data: &[u8]) -> Self {
+        self.named(path, tar::EntryType::Regular, data)
+    }
+
+    fn link(self, entry_type: tar::EntryType, path: &str, target: &str) -> Self {
+        let mut link = header(path, entry_type, 0o777, 0);
+        link.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+        self.entry(link, b"")
+    }
+
+    fn symlink(self, path: &str, target: &str) -> Self {
+        self.link(tar::EntryType::Symlink, path, target)
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.0.extend_from_slice(&[0; 1024]);
+        self.0
+    }
+}
+
 /// An uncompressed layer holding `items` in order.
 fn layer(items: &[Item]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut append = |mut header: tar::Header, data: &[u8]| {
-        header.set_cksum();
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    };
+    let mut raw = Raw::default();
     for item in items {
-        match *item {
-            Item::Dir(path) => append(header(path, tar::EntryType::Directory, 0o755, 0), b""),
-            Item::File(path, data) => append(
-                header(path, tar::EntryType::Regular, 0o644, data.len() as u64),
-                data,
-            ),
+        raw = match *item {
+            Item::Dir(path) => raw.dir(path),
+            Item::File(path, data) => raw.file(path, data),
             Item::Owned(path, mode, uid, gid) => {
                 let mut owned = header(path, tar::EntryType::Regular, mode, 0);
                 owned.set_uid(uid.into());
                 owned.set_gid(gid.into());
-                append(owned, b"");
+                raw.entry(owned, b"")
             }
-            Item::Symlink(path, target) | Item::HardLink(path, target) => {
-                let entry_type = match item {
-                    Item::Symlink(..) => tar::EntryType::Symlink,
-                    _ => tar::EntryType::Link,
-                };
-                let mut link = header(path, entry_type, 0o777, 0);
-                link.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
-                append(link, b"");
-            }
+            Item::Symlink(path, target) => raw.symlink(path, target),
+            Item::HardLink(path, target) => raw.link(tar::EntryType::Link, path, target),
             Item::Char(path, major, minor) | Item::Block(path, major, minor) => {
                 let entry_type = match item {
                     Item::Char(..) => tar::EntryType::Char,
@@ -91,29 +138,18 @@ fn layer(items: &[Item]) -> Vec<u8> {
                 let mut device = header(path, entry_type, 0o600, 0);
                 device.set_device_major(major).unwrap();
                 device.set_device_minor(minor).unwrap();
-                append(device, b"");
+                raw.entry(device, b"")
             }
-            Item::Fifo(path) => append(header(path, tar::EntryType::Fifo, 0o644, 0), b""),
-            Item::Xattr(path, name, value) => {
-                let records = pax_record(&format!("SCHILY.xattr.{name}"), value);
-                append(
-                    header(
-                        "PaxHeaders/x",
-                        tar::EntryType::XHeader,
-                        0o644,
-                        records.len() as u64,
-                    ),
-                    &records,
-                );
-                append(header(path, tar::EntryType::Regular, 0o644, 0), b"");
-            }
+            Item::Fifo(path) => raw.named(path, tar::EntryType::Fifo, b""),
+            Item::Xattr(path, name, value) => raw
+                .pax(&[(&format!("SCHILY.xattr.{name}"), value)])
+                .file(path, b""),
             Item::Lying(path, size, data) => {
-                append(header(path, tar::EntryType::Regular, 0o644, size), data)
+                raw.entry(header(path, tar::EntryType::Regular, 0o644, size), data)
             }
-        }
+        };
     }
-    out.extend_from_slice(&[0; 1024]);
-    out
+    raw.finish()
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -529,8 +565,19 @@ fn hostile_layers_are_errors_naming_layer_and_entry() {
     }
 }
 
+/// An error with its causes, as `ossify` prints it.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 #[test]
-fn corrupt_and_truncated_gzip_are_stream_errors() {
+fn corrupt_and_truncated_gzip_are_stream_errors_with_their_cause() {
     let compressed = gzip(&layer(&[Item::File("f", &[b'z'; 10_000])]));
     let mut corrupt = compressed.clone();
     let middle = corrupt.len() / 2;
@@ -543,16 +590,24 @@ fn corrupt_and_truncated_gzip_are_stream_errors() {
             matches!(
                 error,
                 LayerError::Stream { .. }
-                    | LayerError::Contents { .. }
+                    | LayerError::ContentsStream { .. }
                     | LayerError::Truncated { .. }
             ),
             "{case}: {error:?}"
         );
+        let text = chain(&error);
+        assert!(text.contains("sha256:test-layer"), "{case}: {text}");
         assert!(
-            error.to_string().contains("sha256:test-layer"),
-            "{case}: {error}"
+            !text.contains("TMPDIR"),
+            "{case}: a bad stream is not a storage problem: {text}"
         );
     }
+    let error = apply(&mut Tree::new(0), truncated).unwrap_err();
+    assert!(
+        chain(&error).ends_with("pull it again: incomplete deflate stream"),
+        "the cause is shown: {}",
+        chain(&error)
+    );
 }
 
 #[test]
@@ -602,5 +657,369 @@ fn plain_and_zstd_layers_apply_like_gzip() {
             .apply(&mut tree, &stream[..])
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         check(&tree, &Expect::File("etc/os-release", b"ID=test\n"), name);
+    }
+}
+
+/// A layer's error for `tar` (gzip-compressed), with its causes.
+fn failure(tar: &[u8]) -> (LayerError, String) {
+    let mut tree = Tree::new(0);
+    let error = apply(&mut tree, &gzip(tar)).unwrap_err();
+    let text = chain(&error);
+    assert!(text.contains("sha256:test-layer"), "{text} names no layer");
+    assert!(
+        text.len() < 1000,
+        "a hostile path is shown shortened: {text}"
+    );
+    (error, text)
+}
+
+#[test]
+fn paths_beyond_linuxs_limits_are_errors_naming_the_limit() {
+    // The defect's layer: one path 100,000 directories deep, a few hundred
+    // bytes compressed; applied, it made a 10 GB tar.
+    let deep = "d/".repeat(100_000);
+    let bomb = Raw::default().dir(&deep).finish();
+    let (error, text) = failure(&bomb);
+    assert!(
+        matches!(
+            error,
+            LayerError::Placement {
+                source: TreeError::PathTooLong {
+                    length: 200_000,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(text.contains("PATH_MAX"), "{text}");
+
+    let longest = "d/".repeat(2047) + "f";
+    assert_eq!(longest.len(), 4095);
+    let mut tree = Tree::new(0);
+    apply(&mut tree, &Raw::default().file(&longest, b"deep").finish()).unwrap();
+    check(
+        &tree,
+        &Expect::File(Box::leak(longest.into()), b"deep"),
+        "longest path",
+    );
+
+    let gnu_long_name = {
+        let name = "g/".repeat(2048) + "\0";
+        let mut long = header("././@LongLink", tar::EntryType::GNULongName, 0o644, 0);
+        long.set_size(name.len() as u64);
+        Raw::default()
+            .entry(long, name.as_bytes())
+            .entry(header("short", tar::EntryType::Regular, 0o644, 0), b"")
+            .finish()
+    };
+    let (error, _) = failure(&gnu_long_name);
+    assert!(
+        matches!(
+            error,
+            LayerError::Placement {
+                source: TreeError::PathTooLong { length: 4096, .. },
+                ..
+            }
+        ),
+        "GNU long name: {error:?}"
+    );
+
+    let long_component = format!("a/{}/b", "n".repeat(256));
+    let (error, text) = failure(&Raw::default().file(&long_component, b"").finish());
+    assert!(
+        matches!(
+            error,
+            LayerError::Placement {
+                source: TreeError::NameTooLong { length: 256, .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(text.contains("NAME_MAX"), "{text}");
+
+    let long_target = "t/".repeat(2048);
+    let symlink = Raw::default()
+        .pax(&[("linkpath", long_target.as_bytes())])
+        .symlink("link", "x")
+        .finish();
+    let (error, text) = failure(&symlink);
+    assert!(
+        matches!(
+            error,
+            LayerError::LinkTarget {
+                source: TreeError::PathTooLong { length: 4096, .. },
+                ..
+            }
+        ),
+        "symlink target: {error:?}"
+    );
+    assert!(text.contains("entry `link`"), "{text}");
+
+    let hard_link = Raw::default()
+        .pax(&[("linkpath", format!("x/{}", "n".repeat(300)).as_bytes())])
+        .link(tar::EntryType::Link, "link", "x")
+        .finish();
+    let (error, _) = failure(&hard_link);
+    assert!(
+        matches!(
+            error,
+            LayerError::LinkTarget {
+                source: TreeError::NameTooLong { length: 300, .. },
+                ..
+            }
+        ),
+        "hard link target: {error:?}"
+    );
+}
+
+#[test]
+fn symlinks_cannot_take_an_entry_deeper_than_path_max() {
+    let half = "d/".repeat(1500);
+    let deeper = Raw::default()
+        .dir(&half)
+        .symlink("s", "d/d/d/d/d/d/d/d/d/d")
+        .pax(&[("linkpath", half.as_bytes())])
+        .symlink("s", "x")
+        .file(&format!("s/{half}f"), b"")
+        .finish();
+    let (error, text) = failure(&deeper);
+    assert!(
+        matches!(
+            error,
+            LayerError::Placement {
+                source: TreeError::TooDeep { .. },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(text.contains("PATH_MAX"), "{text}");
+}
+
+#[test]
+fn symlink_resolution_follows_40_links_and_no_more() {
+    for (hops, resolves) in [(40, true), (41, false)] {
+        let mut raw = Raw::default().dir("d");
+        for hop in 0..hops {
+            let target = if hop + 1 == hops {
+                "d".to_owned()
+            } else {
+                format!("l{}", hop + 1)
+            };
+            raw = raw.symlink(&format!("l{hop}"), &target);
+        }
+        let tar = raw.file("l0/f", b"reached").finish();
+        let mut tree = Tree::new(0);
+        let result = apply(&mut tree, &tar);
+        if resolves {
+            result.unwrap_or_else(|e| panic!("{hops} hops: {e}"));
+            check(&tree, &Expect::File("d/f", b"reached"), "40 hops");
+        } else {
+            let error = result.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    LayerError::Placement {
+                        source: TreeError::SymlinkLoop { .. },
+                        ..
+                    }
+                ),
+                "{hops} hops: {error:?}"
+            );
+            assert!(chain(&error).contains("more than 40 symbolic links"));
+        }
+    }
+}
+
+/// The contents of the sparse file the sparse tests write: 4096 bytes,
+/// `ABCDE` at 1000 and `XYZ` at 2000, zeros before, between and after.
+fn sparse_contents() -> Vec<u8> {
+    let mut contents = vec![0; 4096];
+    contents[1000..1005].copy_from_slice(b"ABCDE");
+    contents[2000..2003].copy_from_slice(b"XYZ");
+    contents
+}
+
+/// GNU tar's format 1.0 map, padded to its 512-byte block.
+fn map_block(map: &str) -> Vec<u8> {
+    let mut block = map.as_bytes().to_vec();
+    block.resize(block.len().div_ceil(512) * 512, 0);
+    block
+}
+
+/// Sparse files in every format, and the contents each holds.
+fn sparse_layers() -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+    let data = b"ABCDEXYZ";
+    let format_0_0 = Raw::default()
+        .pax(&[
+            ("GNU.sparse.size", b"4096"),
+            ("GNU.sparse.numblocks", b"3"),
+            ("GNU.sparse.offset", b"1000"),
+            ("GNU.sparse.numbytes", b"5"),
+            ("GNU.sparse.offset", b"2000"),
+            ("GNU.sparse.numbytes", b"3"),
+            ("GNU.sparse.offset", b"4096"),
+            ("GNU.sparse.numbytes", b"0"),
+        ])
+        .file("sparse", data)
+        .finish();
+    let format_0_1 = Raw::default()
+        .pax(&[
+            ("GNU.sparse.major", b"0"),
+            ("GNU.sparse.minor", b"1"),
+            ("GNU.sparse.size", b"4096"),
+            ("GNU.sparse.numblocks", b"3"),
+            ("GNU.sparse.map", b"1000,5,2000,3,4096,0"),
+        ])
+        .file("sparse", data)
+        .finish();
+    let mut stored = map_block("3\n1000\n5\n2000\n3\n4096\n0\n");
+    stored.extend_from_slice(data);
+    let format_1_0 = Raw::default()
+        .pax(&[
+            ("GNU.sparse.major", b"1"),
+            ("GNU.sparse.minor", b"0"),
+            ("GNU.sparse.name", b"sparse"),
+            ("GNU.sparse.realsize", b"4096"),
+        ])
+        .file("GNUSparseFile.4242/sparse", &stored)
+        .finish();
+    // The old GNU header stores every segment but the last in whole
+    // 512-byte blocks: 512 bytes at 1024, `XYZ` at 3000.
+    let mut old_data = vec![b'a'; 512];
+    old_data.extend_from_slice(b"XYZ");
+    let mut old_contents = vec![0; 4096];
+    old_contents[1024..1536].copy_from_slice(&old_data[..512]);
+    old_contents[3000..3003].copy_from_slice(b"XYZ");
+    let old_gnu = {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..6].copy_from_slice(b"sparse");
+        header.set_entry_type(tar::EntryType::GNUSparse);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(MTIME);
+        header.set_size(old_data.len() as u64);
+        let gnu = header.as_gnu_mut().unwrap();
+        for (slot, (offset, length)) in [(1024, 512), (3000, 3), (4096, 0)].into_iter().enumerate()
+        {
+            gnu.sparse[slot].set_offset(offset);
+            gnu.sparse[slot].set_length(length);
+        }
+        gnu.set_real_size(4096);
+        Raw::default().entry(header, &old_data).finish()
+    };
+    vec![
+        ("PAX 0.0", format_0_0, sparse_contents()),
+        ("PAX 0.1", format_0_1, sparse_contents()),
+        ("PAX 1.0", format_1_0, sparse_contents()),
+        ("old GNU", old_gnu, old_contents),
+    ]
+}
+
+#[test]
+fn gnu_sparse_files_apply_with_their_real_name_and_size() {
+    for (format, tar, expected) in sparse_layers() {
+        let mut tree = Tree::new(0);
+        apply(&mut tree, &gzip(&tar)).unwrap_or_else(|e| panic!("{format}: {}", chain(&e)));
+        check(&tree, &Expect::File("sparse", Vec::leak(expected)), format);
+        check(&tree, &Expect::Owner("sparse", 0o644, 0, 0), format);
+        assert_eq!(tree.walk().count(), 1, "{format}: only the file itself");
+    }
+}
+
+#[test]
+fn malformed_sparse_maps_are_errors() {
+    let map = |map: &str, stored: &[u8]| {
+        Raw::default()
+            .pax(&[
+                ("GNU.sparse.major", b"0"),
+                ("GNU.sparse.minor", b"1"),
+                ("GNU.sparse.size", b"4096"),
+                (
+                    "GNU.sparse.numblocks",
+                    (map.split(',').count() / 2).to_string().as_bytes(),
+                ),
+                ("GNU.sparse.map", map.as_bytes()),
+            ])
+            .file("sparse", stored)
+            .finish()
+    };
+    let format_1_0 = |map: &[u8]| {
+        Raw::default()
+            .pax(&[
+                ("GNU.sparse.major", b"1"),
+                ("GNU.sparse.minor", b"0"),
+                ("GNU.sparse.name", b"sparse"),
+                ("GNU.sparse.realsize", b"4096"),
+            ])
+            .file("GNUSparseFile.1/sparse", map)
+            .finish()
+    };
+    let cases = [
+        (
+            "out of order",
+            map("2000,3,1000,5", b"XYZABCDE"),
+            "out of order",
+        ),
+        (
+            "overlapping",
+            map("1000,5,1002,3", b"ABCDEXYZ"),
+            "out of order or overlapping",
+        ),
+        (
+            "beyond the real size",
+            map("4000,200", &[1; 200]),
+            "beyond the real size 4096",
+        ),
+        (
+            "more data than mapped",
+            map("0,3", b"ABCD"),
+            "places 3 bytes of data but the entry stores 4",
+        ),
+        (
+            "an offset overflowing",
+            map("18446744073709551615,1", b"A"),
+            "ends beyond 2^64",
+        ),
+        (
+            "a count that overflows",
+            format_1_0(&map_block("18446744073709551615\n")),
+            "declares 18446744073709551615 segments",
+        ),
+        (
+            "a count not a number",
+            format_1_0(&map_block("-1\n")),
+            "is not a decimal number",
+        ),
+        (
+            "a map cut short",
+            format_1_0(b"2\n0\n1\n"),
+            "ends inside its sparse map",
+        ),
+        (
+            "holes beyond the limit",
+            Raw::default()
+                .pax(&[
+                    ("GNU.sparse.size", b"5368709120"),
+                    ("GNU.sparse.numblocks", b"0"),
+                    ("GNU.sparse.map", b""),
+                ])
+                .file("sparse", b"")
+                .finish(),
+            "more than 4294967296 bytes of holes",
+        ),
+    ];
+    for (case, tar, message) in cases {
+        let (error, text) = failure(&tar);
+        assert!(
+            matches!(error, LayerError::Sparse { .. } | LayerError::Holes { .. }),
+            "{case}: {error:?}"
+        );
+        assert!(text.contains("entry `sparse`"), "{case}: {text}");
+        assert!(text.contains(message), "{case}: `{text}` lacks `{message}`");
     }
 }

@@ -247,3 +247,69 @@ fn a_missing_config_file_is_named() {
             .contains("cannot read config file testdata/no-such.yml")
     );
 }
+
+/// `ossify validate ARGS`, its standard input read from `stdin`.
+fn validate_from(args: &[&str], stdin: std::fs::File) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ossify"))
+        .arg("validate")
+        .args(args)
+        .stdin(stdin)
+        .output()
+        .expect("ossify runs")
+}
+
+#[test]
+fn endless_config_input_stops_at_the_size_limit() {
+    for (args, name) in [(["/dev/zero"], "/dev/zero"), (["-"], "-")] {
+        let started = std::time::Instant::now();
+        let output = validate_from(&args, std::fs::File::open("/dev/zero").unwrap());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "cannot read config file {name}: it holds more than 16777216 bytes (16 MiB)"
+            )),
+            "{name}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_config_from_a_pipe_or_a_fifo_is_read() {
+    use std::io::Write;
+    let config = b"onboot:\n  - name: a\n    image: a:1\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ossify"))
+        .args(["validate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(config).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "stdin: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("config.yml");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `name` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, config).unwrap())
+    };
+    let output = ossify(&["validate", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    assert!(
+        output.status.success(),
+        "FIFO: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

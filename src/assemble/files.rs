@@ -2,12 +2,60 @@
 //! put in place.
 
 use std::collections::HashSet;
+use std::fs::FileType;
+use std::io;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+
+use thiserror::Error;
 
 use super::Failure;
 use super::ids::IdMap;
 use crate::config::{File, Located};
-use crate::tree::{Kind, Metadata, Tree};
+use crate::tree::{Blob, Kind, Metadata, StoreError, Tree};
+
+/// The most a `source:` file may hold: the largest file a newc cpio, and
+/// so the initrd, can hold (4 GiB less a byte).
+pub const MAX_SOURCE_SIZE: u64 = u32::MAX as u64;
+
+/// A `source:` that cannot become a file's contents.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    /// The source is missing or cannot be read.
+    #[error("cannot read source {source_file}; create it, or mark the entry `optional: true`")]
+    Unreadable {
+        /// The source as written, and the file it names when that differs.
+        source_file: String,
+        /// Why it cannot be read.
+        #[source]
+        error: io::Error,
+    },
+    /// LinuxKit reads a source with `os.ReadFile`, which refuses directories.
+    #[error(
+        "source {source_file} is a directory; a source is one file, so give each file its own entry"
+    )]
+    Directory {
+        /// The source as written, and the file it names when that differs.
+        source_file: String,
+    },
+    /// FIFOs, sockets and devices have no contents to copy (and reading a
+    /// FIFO waits for a writer).
+    #[error("source {source_file} is a {kind}; a source must be a regular file")]
+    NotAFile {
+        /// The source as written, and the file it names when that differs.
+        source_file: String,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The source holds more than a file of the image may.
+    #[error(
+        "source {source_file} holds more than {MAX_SOURCE_SIZE} bytes, the most a file in an initrd can hold"
+    )]
+    TooLarge {
+        /// The source as written, and the file it names when that differs.
+        source_file: String,
+    },
+}
 
 /// LinuxKit's mode for a file entry without `mode:`.
 const DEFAULT_FILE_MODE: u32 = 0o600;
@@ -65,7 +113,7 @@ fn place_one(
         None => default_mode,
     };
     let numeric = |id: &Option<crate::config::Id>| match id {
-        Some(id) => ids.numeric(id).map_err(|e| Failure::Invalid(e.to_string())),
+        Some(id) => ids.numeric(id).map_err(Failure::UnknownId),
         None => Ok(0),
     };
     let metadata = Metadata {
@@ -79,33 +127,22 @@ fn place_one(
     } else if let Some(target) = &file.symlink {
         Kind::Symlink(target.clone().into_bytes())
     } else if let Some(contents) = &file.contents {
-        Kind::File(root.store_bytes(contents.as_bytes())?)
+        Kind::File(
+            root.store_bytes(contents.as_bytes())
+                .map_err(Failure::Storage)?,
+        )
     } else if let Some(format) = &file.metadata {
         let contents = if format == "json" {
             host.metadata_json
         } else {
             host.metadata_yaml
         };
-        Kind::File(root.store_bytes(contents)?)
+        Kind::File(root.store_bytes(contents).map_err(Failure::Storage)?)
     } else if let Some(source) = &file.source {
-        let source_path = expand_source(source, host);
-        let opened = std::fs::File::open(&source_path);
-        if file.optional && opened.is_err() {
-            return Ok(());
+        match read_source(root, source, &expand_source(source, host), file.optional)? {
+            Some(blob) => Kind::File(blob),
+            None => return Ok(()),
         }
-        let opened = opened.map_err(|e| source_error(source, &source_path, e))?;
-        let size = opened
-            .metadata()
-            .map_err(|e| source_error(source, &source_path, e))?
-            .len();
-        let blob = root.store(opened, size)?;
-        if blob.len() != size {
-            return Err(Failure::Invalid(format!(
-                "source `{source}` ({}) changed size while being read",
-                source_path.display()
-            )));
-        }
-        Kind::File(blob)
     } else {
         return Err(Failure::Invalid("nothing to write".into()));
     };
@@ -156,11 +193,77 @@ fn expand_source(source: &str, host: &Host<'_>) -> PathBuf {
     }
 }
 
-fn source_error(source: &str, path: &Path, error: std::io::Error) -> Failure {
-    Failure::Invalid(format!(
-        "cannot read source `{source}` ({}): {error}; create it, or mark the entry `optional: true`",
-        path.display()
-    ))
+/// The contents of the regular file at `path`, read to its end (files in
+/// /proc and /sys report a size of 0); `None` for an `optional` source that
+/// cannot be read. Directories, FIFOs, sockets and devices are refused by
+/// their type, before they are opened.
+fn read_source(
+    root: &mut Tree,
+    written: &str,
+    path: &Path,
+    optional: bool,
+) -> Result<Option<Blob>, Failure> {
+    let unreadable = |error| SourceError::Unreadable {
+        source_file: source_file(written, path),
+        error,
+    };
+    // Like LinuxKit's os.Stat and os.ReadFile, follow symlinks.
+    let opened = std::fs::metadata(path).and_then(|metadata| {
+        let file_type = metadata.file_type();
+        if file_type.is_file() {
+            std::fs::File::open(path).map(Ok)
+        } else {
+            Ok(Err(file_type))
+        }
+    });
+    let file = match opened {
+        Ok(Ok(file)) => file,
+        Ok(Err(file_type)) => return Err(not_a_file(written, path, file_type).into()),
+        Err(_) if optional => return Ok(None),
+        Err(error) => return Err(unreadable(error).into()),
+    };
+    let blob = root
+        .store_from(file, MAX_SOURCE_SIZE + 1)
+        .map_err(|error| match error {
+            StoreError::Read(error) => unreadable(error).into(),
+            StoreError::Spill(error) => Failure::Storage(error),
+        })?;
+    if blob.len() > MAX_SOURCE_SIZE {
+        return Err(SourceError::TooLarge {
+            source_file: source_file(written, path),
+        }
+        .into());
+    }
+    Ok(Some(blob))
+}
+
+/// The error for a source that is not a regular file.
+fn not_a_file(written: &str, path: &Path, file_type: FileType) -> SourceError {
+    let source_file = source_file(written, path);
+    let kind = if file_type.is_dir() {
+        return SourceError::Directory { source_file };
+    } else if file_type.is_fifo() {
+        "FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "socket"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else {
+        "file of an unknown type"
+    };
+    SourceError::NotAFile { source_file, kind }
+}
+
+/// A source as messages name it: as written, and the file that names when
+/// it differs (a relative or `~/` source).
+fn source_file(written: &str, path: &Path) -> String {
+    if Path::new(written) == path {
+        format!("`{written}`")
+    } else {
+        format!("`{written}` ({})", path.display())
+    }
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ fn replace_file(tree: &mut Tree, path: &str, contents: &[u8], mtime: u64) -> Res
         None => Metadata::new(0o644, 0),
     };
     metadata.mtime = mtime;
-    let blob = tree.store_bytes(contents)?;
+    let blob = tree.store_bytes(contents).map_err(Failure::Storage)?;
     tree.insert(path, Kind::File(blob), metadata)?;
     Ok(())
 }

@@ -30,7 +30,9 @@ pub fn place(root: &mut Tree, image: &Tree, kernel: &Kernel, mtime: u64) -> Resu
     };
     root.insert("boot", Kind::directory(), Metadata::new(0o755, mtime))?;
     let cmdline = kernel.cmdline.as_deref().unwrap_or_default();
-    let cmdline_blob = root.store_bytes(cmdline.as_bytes())?;
+    let cmdline_blob = root
+        .store_bytes(cmdline.as_bytes())
+        .map_err(Failure::Storage)?;
     root.insert(
         "boot/cmdline",
         Kind::File(cmdline_blob),
@@ -81,7 +83,9 @@ fn copy_file(
     (blob, metadata): (crate::tree::Blob, Metadata),
     path: &str,
 ) -> Result<(), Failure> {
-    let copied = to.store(from.contents(&blob), blob.len())?;
+    let copied = to
+        .store(from.contents(&blob), blob.len())
+        .map_err(Failure::Storage)?;
     to.insert(path, Kind::File(copied), metadata)?;
     Ok(())
 }

@@ -24,7 +24,7 @@ use thiserror::Error;
 use crate::config::{Config, Image, Located, Position};
 use crate::tree::layer::LayerError;
 use crate::tree::{Kind, Metadata, Tree, TreeError};
-use ids::IdMap;
+use ids::{IdMap, UnknownId};
 use image_fs::Placement;
 use runtime_config::BundleLocation;
 pub use runtime_config::ImageConfig;
@@ -39,22 +39,30 @@ pub trait Images {
     fn filesystem(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError>;
 }
 
-/// Why an image could not be had; its message is shown as it is.
+/// Why an image could not be had; its message and its causes are shown.
 pub type ImageError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What went wrong, without saying where; [`Error`] adds the place.
+/// What went wrong, without saying where; [`Error`] adds the place. Each
+/// variant's cause is its source, so the whole chain is printed once.
 #[derive(Debug, Error)]
 pub enum Failure {
     #[error(transparent)]
     Tree(#[from] TreeError),
-    #[error("cannot store file contents (is TMPDIR full?): {0}")]
-    Storage(#[from] std::io::Error),
+    /// Contents assembly generates or copies could not be stored.
+    #[error(
+        "cannot write file contents to ossify's temporary file; free space in $TMPDIR or point TMPDIR elsewhere"
+    )]
+    Storage(#[source] std::io::Error),
     #[error(transparent)]
     Layer(#[from] LayerError),
-    #[error("{0}")]
+    #[error(transparent)]
     Image(ImageError),
     #[error(transparent)]
     RuntimeConfig(#[from] runtime_config::Error),
+    #[error(transparent)]
+    Source(#[from] files::SourceError),
+    #[error(transparent)]
+    UnknownId(#[from] UnknownId),
     #[error("{0}")]
     Missing(String),
     #[error("{0}")]
@@ -64,11 +72,13 @@ pub enum Failure {
 }
 
 /// An assembly failure and the configuration entry it happened at, such as
-/// `onboot[0] (hello), config.yml:12:5, image busybox:1.36`.
+/// `onboot[0] (hello) at config.yml:12:5, image busybox:1.36`; the failure
+/// is its source.
 #[derive(Debug, Error)]
-#[error("{place}: {failure}")]
+#[error("{place}")]
 pub struct Error {
     pub place: Box<Place>,
+    #[source]
     pub failure: Box<Failure>,
 }
 
@@ -297,7 +307,7 @@ fn place_volume(
 }
 
 fn insert_file(root: &mut Tree, path: &str, contents: &[u8], mtime: u64) -> Result<(), Failure> {
-    let blob = root.store_bytes(contents)?;
+    let blob = root.store_bytes(contents).map_err(Failure::Storage)?;
     root.insert(path, Kind::File(blob), Metadata::new(0o644, mtime))?;
     Ok(())
 }

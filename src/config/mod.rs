@@ -40,23 +40,50 @@ pub struct Source {
 /// The path that means standard input, as in LinuxKit.
 pub const STDIN: &str = "-";
 
+/// The most bytes a configuration file may hold. LinuxKit's largest
+/// examples are a few KiB; the cap keeps `/dev/zero` or an endless pipe
+/// from growing the process without end.
+pub const MAX_CONFIG_SIZE: u64 = 16 * 1024 * 1024;
+
+/// A configuration file could not be read; the caller names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// More than [`MAX_CONFIG_SIZE`] bytes.
+    #[error("it holds more than {MAX_CONFIG_SIZE} bytes (16 MiB), the most a configuration may")]
+    TooLarge,
+    /// YAML is text.
+    #[error("it is not UTF-8 text")]
+    NotText(#[source] std::string::FromUtf8Error),
+}
+
 impl Source {
-    /// Reads `path`, or standard input for `-`.
-    pub fn read(path: &Path) -> std::io::Result<Source> {
+    /// Reads `path`, or standard input for `-`, up to [`MAX_CONFIG_SIZE`]
+    /// bytes. Pipes and process substitution (`<(…)`) are read like files.
+    pub fn read(path: &Path) -> Result<Source, ReadError> {
         if path == Path::new(STDIN) {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
             Ok(Source {
                 path: PathBuf::from("<stdin>"),
-                text,
+                text: read_capped(std::io::stdin().lock())?,
             })
         } else {
             Ok(Source {
                 path: path.to_owned(),
-                text: std::fs::read_to_string(path)?,
+                text: read_capped(std::fs::File::open(path)?)?,
             })
         }
     }
+}
+
+/// The text `reader` holds, if it is no more than [`MAX_CONFIG_SIZE`] bytes.
+fn read_capped(reader: impl Read) -> Result<String, ReadError> {
+    let mut bytes = Vec::new();
+    reader.take(MAX_CONFIG_SIZE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_SIZE {
+        return Err(ReadError::TooLarge);
+    }
+    String::from_utf8(bytes).map_err(ReadError::NotText)
 }
 
 /// A configuration that passed its checks, and what deserves a warning.

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{MessageFormatter, Spanned};
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::{Budget, MessageFormatter, Spanned};
 
 use super::problem::{Position, Problem};
 
@@ -55,22 +56,78 @@ impl Value {
     }
 }
 
+/// The deepest nesting of lists and mappings a configuration may have;
+/// LinuxKit's schema nests about eight deep.
+pub const MAX_DEPTH: usize = 32;
+/// The most values a configuration may hold, an alias counting each time
+/// it is used, so that a few lines of nested aliases (a "billion laughs")
+/// cannot expand without end.
+pub const MAX_NODES: usize = 250_000;
+/// serde-saphyr decodes nested values recursively, and an unoptimised
+/// build spends tens of KiB of stack per level: more than a test thread's
+/// 2 MiB at [`MAX_DEPTH`]. Parsing runs on a thread with this much.
+const PARSE_STACK: usize = 64 * 1024 * 1024;
+
 /// Parses one YAML document. Syntax errors stop parsing, so there is at most one.
 pub fn parse(file: Arc<PathBuf>, text: &str) -> Result<Node, Problem> {
-    match serde_saphyr::from_str::<Spanned<RawValue>>(text) {
+    let decode = || serde_saphyr::from_str_with_options::<Spanned<RawValue>>(text, options());
+    let decoded = std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .stack_size(PARSE_STACK)
+            .spawn_scoped(scope, decode)
+        {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => decode(),
+        }
+    });
+    match decoded {
         Ok(raw) => Ok(into_node(raw, &file)),
         Err(error) => {
             let (line, column) = error
                 .location()
                 .map_or((1, 1), |at| (at.line().max(1), at.column().max(1)));
-            let message = serde_saphyr::DefaultMessageFormatter
-                .format_message(error.without_snippet())
-                .replace(char::is_control, " ");
             Err(Problem {
                 position: Position { file, line, column },
-                message: format!("invalid YAML: {message}"),
+                message: format!("invalid YAML: {}", message(&error)),
             })
         }
+    }
+}
+
+/// serde-saphyr's defaults with ossify's limits.
+fn options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    let budget = options.budget.get_or_insert_with(Budget::default);
+    budget.max_depth = MAX_DEPTH;
+    budget.max_nodes = MAX_NODES;
+    options.alias_limits.max_total_replayed_events = MAX_NODES;
+    options
+}
+
+/// What a parse error says, naming ossify's limit when one was reached.
+fn message(mut error: &serde_saphyr::Error) -> String {
+    while let serde_saphyr::Error::WithSnippet { error: inner, .. }
+    | serde_saphyr::Error::AliasError { error: inner, .. } = error
+    {
+        error = inner;
+    }
+    match error {
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Depth { .. },
+            ..
+        } => format!("nested more than {MAX_DEPTH} levels deep, the most a configuration may be"),
+        serde_saphyr::Error::Budget {
+            breach: BudgetBreach::Nodes { .. },
+            ..
+        }
+        | serde_saphyr::Error::AliasReplayLimitExceeded { .. } => format!(
+            "more than {MAX_NODES} values, the most a configuration may hold (an alias counts each time it is used)"
+        ),
+        other => serde_saphyr::DefaultMessageFormatter
+            .format_message(other)
+            .replace(char::is_control, " "),
     }
 }
 
@@ -195,5 +252,43 @@ impl<'de> Deserialize<'de> for RawKey {
             }
         };
         Ok(RawKey(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Node, String> {
+        parse(Arc::new(PathBuf::from("t.yml")), text).map_err(|problem| problem.message)
+    }
+
+    /// Lists nested `depth` deep, in block style.
+    fn nested(depth: usize) -> String {
+        (0..depth)
+            .map(|level| format!("{}- \n", "  ".repeat(level)))
+            .collect()
+    }
+
+    #[test]
+    fn nesting_is_limited_and_never_overflows_the_stack() {
+        parse_text(&nested(MAX_DEPTH)).unwrap();
+        for text in [nested(MAX_DEPTH + 1), nested(1000)] {
+            let message = parse_text(&text).unwrap_err();
+            assert!(message.contains("nested more than 32 levels"), "{message}");
+        }
+        let flow = "[".repeat(100_000) + &"]".repeat(100_000);
+        assert!(parse_text(&flow).is_err());
+    }
+
+    #[test]
+    fn aliases_expanding_without_end_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..10 {
+            let items = vec![format!("*a{}", level - 1); 10].join(", ");
+            text += &format!("a{level}: &a{level} [{items}]\n");
+        }
+        let message = parse_text(&text).unwrap_err();
+        assert!(message.contains("more than 250000 values"), "{message}");
     }
 }

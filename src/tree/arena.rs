@@ -7,8 +7,10 @@
 //! kernel's page cache. Nothing is ever freed: a tree lives for one build.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
+
+use thiserror::Error;
 
 use super::read_up_to;
 
@@ -16,10 +18,30 @@ use super::read_up_to;
 const SMALL_CONTENTS: u64 = 16 * 1024;
 /// Size of one in-memory chunk; a small blob never spans two.
 const CHUNK_SIZE: usize = 1024 * 1024;
-/// Write buffer for spilled contents: few, large writes.
+/// The buffer spilled contents pass through: few, large writes.
 const SPILL_BUFFER: usize = 256 * 1024;
 /// In-memory contents stop growing here; later small contents are spilled too.
 const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Contents could not be stored: reading them failed, or writing them to
+/// the arena's temporary file did.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The reader handed over failed.
+    #[error("cannot read the contents")]
+    Read(#[source] io::Error),
+    /// The temporary file in `$TMPDIR` could not be created or written.
+    #[error("cannot write file contents to ossify's temporary file in $TMPDIR")]
+    Spill(#[source] io::Error),
+}
+
+impl From<StoreError> for io::Error {
+    fn from(error: StoreError) -> io::Error {
+        match error {
+            StoreError::Read(error) | StoreError::Spill(error) => error,
+        }
+    }
+}
 
 /// A handle to contents stored in an [`Arena`]; cheap to copy.
 ///
@@ -54,6 +76,8 @@ pub struct Arena {
     chunks: Vec<Vec<u8>>,
     memory_used: usize,
     spill_files: Vec<SpillFile>,
+    /// Where spilled contents pass on their way to the file; allocated once.
+    spill_buffer: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -93,7 +117,7 @@ impl Arena {
     /// so a header claiming a terabyte with a short stream costs nothing. The
     /// returned blob's length is what was actually read; a caller expecting
     /// exactly `size` bytes compares the two.
-    pub fn store(&mut self, contents: impl Read, size: u64) -> io::Result<Blob> {
+    pub fn store(&mut self, contents: impl Read, size: u64) -> Result<Blob, StoreError> {
         let mut contents = contents.take(size);
         if size <= SMALL_CONTENTS && self.memory_used + CHUNK_SIZE <= MEMORY_BUDGET {
             return self.store_in_memory(&mut contents, size as usize);
@@ -101,7 +125,11 @@ impl Arena {
         self.store_spilled(&mut contents)
     }
 
-    fn store_in_memory(&mut self, contents: &mut impl Read, size: usize) -> io::Result<Blob> {
+    fn store_in_memory(
+        &mut self,
+        contents: &mut impl Read,
+        size: usize,
+    ) -> Result<Blob, StoreError> {
         let fits = self
             .chunks
             .last()
@@ -120,7 +148,7 @@ impl Arena {
             Ok(filled) => filled,
             Err(error) => {
                 chunk.truncate(offset);
-                return Err(error);
+                return Err(StoreError::Read(error));
             }
         };
         chunk.truncate(offset + filled);
@@ -133,28 +161,28 @@ impl Arena {
         })
     }
 
-    fn store_spilled(&mut self, contents: &mut impl Read) -> io::Result<Blob> {
+    fn store_spilled(&mut self, contents: &mut impl Read) -> Result<Blob, StoreError> {
         if self.spill_files.is_empty() {
             self.spill_files.push(SpillFile {
-                file: tempfile::tempfile()?,
+                file: tempfile::tempfile().map_err(StoreError::Spill)?,
                 len: 0,
             });
         }
         let file_index = self.spill_files.len() - 1;
         let spill = &mut self.spill_files[file_index];
         let offset = spill.len;
-        let copied = {
-            let mut writer = BufWriter::with_capacity(SPILL_BUFFER, &spill.file);
-            io::copy(contents, &mut writer).and_then(|copied| writer.flush().map(|()| copied))
-        };
-        let copied = match copied {
-            Ok(copied) => copied,
-            Err(error) => {
-                // Keep the append position where the file really ends.
-                spill.len = spill.file.metadata()?.len();
-                return Err(error);
-            }
-        };
+        if self.spill_buffer.is_empty() {
+            self.spill_buffer = vec![0; SPILL_BUFFER];
+        }
+        let mut copied = 0;
+        if let Err(error) =
+            copy_to_spill(contents, &spill.file, &mut self.spill_buffer, &mut copied)
+        {
+            // Keep the append position where the file really ends: a write
+            // may have failed part-way.
+            spill.len = spill.file.metadata().map_err(StoreError::Spill)?.len();
+            return Err(error);
+        }
         spill.len += copied;
         Ok(Blob {
             location: Location::Spilled {
@@ -196,6 +224,24 @@ impl Arena {
         self.chunks.extend(other.chunks);
         self.spill_files.extend(other.spill_files);
         relocation
+    }
+}
+
+/// Appends everything `contents` holds to `file` through `buffer`, in
+/// large writes, counting the bytes in `copied`.
+fn copy_to_spill(
+    contents: &mut impl Read,
+    mut file: &File,
+    buffer: &mut [u8],
+    copied: &mut u64,
+) -> Result<(), StoreError> {
+    loop {
+        let read = read_up_to(contents, buffer).map_err(StoreError::Read)?;
+        if read == 0 {
+            return Ok(());
+        }
+        file.write_all(&buffer[..read]).map_err(StoreError::Spill)?;
+        *copied += read as u64;
     }
 }
 
@@ -291,6 +337,35 @@ mod tests {
         let short = arena.store(&b"tiny"[..], claimed).unwrap();
         assert_eq!(short.len(), 4);
         assert_eq!(read_all(&arena, &short), b"tiny");
+    }
+
+    /// Yields `good` bytes, then fails.
+    struct Failing {
+        good: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.good == 0 {
+                return Err(io::Error::other("the disk is gone"));
+            }
+            let read = buf.len().min(self.good);
+            buf[..read].fill(1);
+            self.good -= read;
+            Ok(read)
+        }
+    }
+
+    #[test]
+    fn a_failing_reader_is_a_read_error_and_later_blobs_are_intact() {
+        let mut arena = Arena::default();
+        for (size, good) in [(100, 10), (1 << 20, 300_000)] {
+            let error = arena.store(Failing { good }, size).unwrap_err();
+            assert!(matches!(error, StoreError::Read(_)), "{error:?}");
+        }
+        let large = vec![5u8; 100_000];
+        let blob = arena.store(&large[..], large.len() as u64).unwrap();
+        assert_eq!(read_all(&arena, &blob), large);
     }
 
     #[test]

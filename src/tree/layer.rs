@@ -15,14 +15,16 @@ use std::io::{self, BufReader, Read};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::resolve::{Resolution, lossy};
-use super::{Compression, Device, Kind, Metadata, NodeId, Tree, TreeError};
+use super::limits::{self, MAX_HOLE_BYTES, MAX_PATH_LEN};
+use super::pax::{self, PaxError};
+use super::resolve::{Resolution, shown};
+use super::sparse::{self, Map, Sparse, SparseError};
+use super::{Compression, Device, Kind, Metadata, NodeId, StoreError, Tree, TreeError};
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
 /// Other `.wh..wh.` names are aufs bookkeeping, never files of the image.
 const AUFS_META_PREFIX: &[u8] = b".wh..wh.";
-const XATTR_PREFIX: &[u8] = b"SCHILY.xattr.";
 const READ_BUFFER: usize = 128 * 1024;
 
 /// A layer could not be applied. On error the tree holds part of the layer
@@ -39,16 +41,28 @@ pub enum LayerError {
         /// The read or decompression error.
         source: io::Error,
     },
-    /// Contents of an entry could not be read or stored.
+    /// The stream failed inside an entry's contents.
     #[error(
-        "layer {layer}: entry `{entry}`: reading its contents into temporary storage failed (a corrupt blob, or $TMPDIR is full)"
+        "layer {layer}: entry `{entry}`: the stream is truncated or corrupt; remove the blob from the cache and pull it again"
     )]
-    Contents {
+    ContentsStream {
         /// The layer's digest.
         layer: String,
         /// The entry's path in the layer.
         entry: String,
-        /// The read or write error.
+        /// The read or decompression error.
+        source: io::Error,
+    },
+    /// An entry's contents could not be written to temporary storage.
+    #[error(
+        "layer {layer}: entry `{entry}`: cannot write its contents to ossify's temporary file; free space in $TMPDIR or point TMPDIR elsewhere"
+    )]
+    ContentsStorage {
+        /// The layer's digest.
+        layer: String,
+        /// The entry's path in the layer.
+        entry: String,
+        /// The write error.
         source: io::Error,
     },
     /// The stream ended inside an entry's contents.
@@ -85,6 +99,16 @@ pub enum LayerError {
         /// Why.
         source: TreeError,
     },
+    /// A link's target is not a path Linux would take.
+    #[error("layer {layer}: entry `{entry}`: the link's target cannot be used")]
+    LinkTarget {
+        /// The layer's digest.
+        layer: String,
+        /// The link's path in the layer.
+        entry: String,
+        /// Why.
+        source: TreeError,
+    },
     /// A hard link names a path nothing was written to.
     #[error(
         "layer {layer}: entry `{entry}` is a hard link to `{target}`, which neither this layer nor a lower one holds; the layer is corrupt or the layers are out of order"
@@ -117,17 +141,37 @@ pub enum LayerError {
         /// The tar entry type.
         entry_type: String,
     },
-    /// A PAX record ossify needs is malformed.
-    #[error(
-        "layer {layer}: entry `{entry}` has a malformed PAX record `{record}`; the blob is corrupt"
-    )]
-    PaxRecord {
+    /// A PAX record ossify reads cannot be applied.
+    #[error("layer {layer}: entry `{entry}`: a PAX record cannot be applied")]
+    Pax {
         /// The layer's digest.
         layer: String,
         /// The entry's path in the layer.
         entry: String,
-        /// The record's key.
-        record: String,
+        /// Which record, and why.
+        source: PaxError,
+    },
+    /// A GNU sparse file whose map is malformed.
+    #[error(
+        "layer {layer}: entry `{entry}` is a GNU sparse file with a malformed map; the blob is corrupt"
+    )]
+    Sparse {
+        /// The layer's digest.
+        layer: String,
+        /// The entry's path in the layer.
+        entry: String,
+        /// What is wrong with the map.
+        source: SparseError,
+    },
+    /// Sparse files whose holes, stored as zeros, would exceed the limit.
+    #[error(
+        "layer {layer}: entry `{entry}`: the layer's sparse files hold more than {MAX_HOLE_BYTES} bytes of holes, ossify's limit (holes are stored as zeros)"
+    )]
+    Holes {
+        /// The layer's digest.
+        layer: String,
+        /// The sparse file that went over the limit.
+        entry: String,
     },
     /// The diff_id does not use sha256.
     #[error(
@@ -190,6 +234,7 @@ impl Layer<'_> {
             layer: self.digest,
             layer_start,
             kept_lower: HashSet::new(),
+            holes: 0,
         };
         for entry in archive.entries().map_err(stream_error)? {
             applier.apply(entry.map_err(stream_error)?)?;
@@ -256,11 +301,30 @@ struct Applier<'t> {
     /// it merged with, hard links to lower files): opaque directories and
     /// whiteouts must keep them although their nodes are older.
     kept_lower: HashSet<(NodeId, Vec<u8>)>,
+    /// Bytes of holes the layer's sparse files hold so far.
+    holes: u64,
 }
 
 impl Applier<'_> {
     fn apply<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<(), LayerError> {
-        let path = entry.path_bytes().into_owned();
+        let mut records = self.records(&mut entry)?;
+        let entry_type = entry.header().entry_type();
+        let sparse = match entry_type {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                std::mem::take(&mut records.sparse)
+                    .sparse()
+                    .map_err(|source| LayerError::Sparse {
+                        layer: self.layer.to_owned(),
+                        entry: shown(&entry.path_bytes()),
+                        source,
+                    })?
+            }
+            _ => None,
+        };
+        let path = match sparse.as_ref().and_then(|s| s.name.clone()) {
+            Some(name) => name,
+            None => entry.path_bytes().into_owned(),
+        };
         let (parent, name) = split_last(&path);
         if name == OPAQUE_WHITEOUT {
             return self.make_opaque(parent);
@@ -272,49 +336,135 @@ impl Applier<'_> {
             self.white_out(parent, hidden);
             return Ok(());
         }
-        let entry_type = entry.header().entry_type();
         let kind = match entry_type {
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let expected = entry.size();
-                let blob = self.tree.store(&mut entry, expected).map_err(|source| {
-                    LayerError::Contents {
-                        layer: self.layer.to_owned(),
-                        entry: lossy(&path),
-                        source,
-                    }
-                })?;
-                if blob.len() != expected {
-                    return Err(LayerError::Truncated {
-                        layer: self.layer.to_owned(),
-                        entry: lossy(&path),
-                        expected,
-                        actual: blob.len(),
-                    });
+            tar::EntryType::Regular | tar::EntryType::Continuous => match sparse {
+                Some(sparse) => self.sparse_file(&mut entry, &path, sparse)?,
+                None => {
+                    let size = entry.size();
+                    self.file(&mut entry, &path, size)?
                 }
-                Kind::File(blob)
+            },
+            tar::EntryType::GNUSparse => {
+                // The tar crate expands the old GNU sparse header itself:
+                // `size()` is the real size, the header's the stored data.
+                let real_size = entry.size();
+                let stored = entry
+                    .header()
+                    .entry_size()
+                    .map_err(|source| self.header_error(&path, source))?;
+                self.count_holes(&path, real_size.saturating_sub(stored))?;
+                self.file(&mut entry, &path, real_size)?
             }
             tar::EntryType::Directory => Kind::directory(),
-            tar::EntryType::Symlink => Kind::Symlink(self.link_name(&entry, &path)?),
+            tar::EntryType::Symlink => {
+                let target = self.link_name(&entry, &path)?;
+                if target.len() > MAX_PATH_LEN {
+                    return Err(LayerError::LinkTarget {
+                        layer: self.layer.to_owned(),
+                        entry: shown(&path),
+                        source: TreeError::PathTooLong {
+                            path: shown(&target),
+                            length: target.len(),
+                        },
+                    });
+                }
+                Kind::Symlink(target)
+            }
             tar::EntryType::Char => Kind::CharDevice(self.device(&entry, &path)?),
             tar::EntryType::Block => Kind::BlockDevice(self.device(&entry, &path)?),
             tar::EntryType::Fifo => Kind::Fifo,
             tar::EntryType::Link => {
                 let target = self.link_name(&entry, &path)?;
+                limits::check_path(&target).map_err(|source| LayerError::LinkTarget {
+                    layer: self.layer.to_owned(),
+                    entry: shown(&path),
+                    source,
+                })?;
                 return self.hard_link(&path, &target);
             }
             tar::EntryType::XGlobalHeader => return Ok(()),
             other => {
                 return Err(LayerError::UnsupportedEntry {
                     layer: self.layer.to_owned(),
-                    entry: lossy(&path),
+                    entry: shown(&path),
                     entry_type: format!("{other:?}"),
                 });
             }
         };
-        let metadata = self.metadata(&mut entry, &path)?;
+        let metadata = self.metadata(&entry, &path, records)?;
         self.place(&path, |tree, resolution| {
             tree.insert_at(resolution, kind, metadata, &path)
         })
+    }
+
+    /// Stores `size` bytes of contents read from `contents` as a file.
+    fn file(&mut self, contents: impl Read, path: &[u8], size: u64) -> Result<Kind, LayerError> {
+        let blob = self
+            .tree
+            .store_from(contents, size)
+            .map_err(|error| match error {
+                StoreError::Read(source) => LayerError::ContentsStream {
+                    layer: self.layer.to_owned(),
+                    entry: shown(path),
+                    source,
+                },
+                StoreError::Spill(source) => LayerError::ContentsStorage {
+                    layer: self.layer.to_owned(),
+                    entry: shown(path),
+                    source,
+                },
+            })?;
+        if blob.len() != size {
+            return Err(LayerError::Truncated {
+                layer: self.layer.to_owned(),
+                entry: shown(path),
+                expected: size,
+                actual: blob.len(),
+            });
+        }
+        Ok(Kind::File(blob))
+    }
+
+    /// A GNU PAX sparse file: its segments with zeros around them.
+    fn sparse_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &[u8],
+        sparse: Sparse,
+    ) -> Result<Kind, LayerError> {
+        let sparse_error = |source| LayerError::Sparse {
+            layer: self.layer.to_owned(),
+            entry: shown(path),
+            source,
+        };
+        let size = entry.size();
+        let (segments, stored) = match sparse.map {
+            Map::Records(segments) => (segments, size),
+            Map::InData => {
+                let (segments, map_len) =
+                    sparse::read_map(entry, sparse.real_size).map_err(sparse_error)?;
+                (segments, size - map_len)
+            }
+        };
+        let mapped = sparse::mapped(&segments);
+        if mapped != stored {
+            return Err(sparse_error(SparseError::DataSize { mapped, stored }));
+        }
+        self.count_holes(path, sparse.real_size - mapped)?;
+        let expanded = sparse::Expand::new(entry, &segments, sparse.real_size);
+        self.file(expanded, path, sparse.real_size)
+    }
+
+    /// Adds a sparse file's holes to the layer's, within [`MAX_HOLE_BYTES`].
+    fn count_holes(&mut self, path: &[u8], holes: u64) -> Result<(), LayerError> {
+        self.holes = self.holes.saturating_add(holes);
+        if self.holes > MAX_HOLE_BYTES {
+            return Err(LayerError::Holes {
+                layer: self.layer.to_owned(),
+                entry: shown(path),
+            });
+        }
+        Ok(())
     }
 
     fn hard_link(&mut self, path: &[u8], target_path: &[u8]) -> Result<(), LayerError> {
@@ -323,8 +473,8 @@ impl Applier<'_> {
                 .lookup(target_path)
                 .ok_or_else(|| LayerError::HardLinkTargetMissing {
                     layer: self.layer.to_owned(),
-                    entry: lossy(path),
-                    target: lossy(target_path),
+                    entry: shown(path),
+                    target: shown(target_path),
                 })?;
         self.place(path, |tree, resolution| {
             tree.hard_link_at(resolution, target, path)
@@ -340,7 +490,7 @@ impl Applier<'_> {
     ) -> Result<(), LayerError> {
         let placement = |source| LayerError::Placement {
             layer: self.layer.to_owned(),
-            entry: lossy(path),
+            entry: shown(path),
             source,
         };
         let resolution = self.tree.resolve_creating(path).map_err(placement)?;
@@ -403,45 +553,55 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// The entry's PAX records that ossify applies.
+    fn records<R: Read>(&self, entry: &mut tar::Entry<'_, R>) -> Result<pax::Records, LayerError> {
+        let path = entry.path_bytes().into_owned();
+        let mut records = pax::Records::default();
+        let Some(extensions) = entry
+            .pax_extensions()
+            .map_err(|source| self.header_error(&path, source))?
+        else {
+            return Ok(records);
+        };
+        for extension in extensions {
+            let extension = extension.map_err(|source| self.header_error(&path, source))?;
+            records
+                .take(extension.key_bytes(), extension.value_bytes())
+                .map_err(|source| LayerError::Pax {
+                    layer: self.layer.to_owned(),
+                    entry: shown(&path),
+                    source,
+                })?;
+        }
+        Ok(records)
+    }
+
+    /// The header's metadata with the PAX records' over it.
     fn metadata<R: Read>(
         &self,
-        entry: &mut tar::Entry<'_, R>,
+        entry: &tar::Entry<'_, R>,
         path: &[u8],
+        records: pax::Records,
     ) -> Result<Metadata, LayerError> {
         let header_error = |source| self.header_error(path, source);
         let header = entry.header();
-        let mut metadata = Metadata {
+        let header_id = |id, field| id_field(id, field).map_err(header_error);
+        Ok(Metadata {
             mode: header.mode().map_err(header_error)? & 0o7777,
-            uid: id_field(header.uid(), "uid").map_err(header_error)?,
-            gid: id_field(header.gid(), "gid").map_err(header_error)?,
-            mtime: header.mtime().map_err(header_error)?,
-            xattrs: Default::default(),
-        };
-        let Some(extensions) = entry.pax_extensions().map_err(header_error)? else {
-            return Ok(metadata);
-        };
-        for extension in extensions {
-            let extension = extension.map_err(header_error)?;
-            let key = extension.key_bytes();
-            let value = extension.value_bytes();
-            let bad_record = || LayerError::PaxRecord {
-                layer: self.layer.to_owned(),
-                entry: lossy(path),
-                record: lossy(key),
-            };
-            if let Some(name) = key.strip_prefix(XATTR_PREFIX) {
-                let name = String::from_utf8(name.to_vec()).map_err(|_| bad_record())?;
-                metadata.xattrs.insert(name, value.to_vec());
-                continue;
-            }
-            match key {
-                b"uid" => metadata.uid = pax_id(value).ok_or_else(bad_record)?,
-                b"gid" => metadata.gid = pax_id(value).ok_or_else(bad_record)?,
-                b"mtime" => metadata.mtime = pax_time(value).ok_or_else(bad_record)?,
-                _ => {}
-            }
-        }
-        Ok(metadata)
+            uid: match records.uid {
+                Some(uid) => uid,
+                None => header_id(header.uid(), "uid")?,
+            },
+            gid: match records.gid {
+                Some(gid) => gid,
+                None => header_id(header.gid(), "gid")?,
+            },
+            mtime: match records.mtime {
+                Some(mtime) => mtime,
+                None => header.mtime().map_err(header_error)?,
+            },
+            xattrs: records.xattrs,
+        })
     }
 
     fn link_name<R: Read>(
@@ -453,7 +613,7 @@ impl Applier<'_> {
             Some(target) if !target.is_empty() => Ok(target.into_owned()),
             _ => Err(LayerError::MissingLinkName {
                 layer: self.layer.to_owned(),
-                entry: lossy(path),
+                entry: shown(path),
             }),
         }
     }
@@ -479,7 +639,7 @@ impl Applier<'_> {
     fn header_error(&self, path: &[u8], source: io::Error) -> LayerError {
         LayerError::Header {
             layer: self.layer.to_owned(),
-            entry: lossy(path),
+            entry: shown(path),
             source,
         }
     }
@@ -508,20 +668,6 @@ fn id_field(id: io::Result<u64>, field: &str) -> io::Result<u32> {
     })
 }
 
-fn pax_id(value: &[u8]) -> Option<u32> {
-    std::str::from_utf8(value).ok()?.parse().ok()
-}
-
-/// A PAX time (`seconds[.fraction]`), whole seconds; times before 1970 are 0.
-fn pax_time(value: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(value).ok()?;
-    let seconds = text.split_once('.').map_or(text, |(seconds, _)| seconds);
-    match seconds.strip_prefix('-') {
-        Some(before_epoch) => before_epoch.parse::<u64>().ok().map(|_| 0),
-        None => seconds.parse().ok(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,13 +678,5 @@ mod tests {
         assert_eq!(split_last(b"a/b/"), (&b"a"[..], &b"b"[..]));
         assert_eq!(split_last(b"c"), (&b""[..], &b"c"[..]));
         assert_eq!(split_last(b"/"), (&b""[..], &b""[..]));
-    }
-
-    #[test]
-    fn pax_times() {
-        assert_eq!(pax_time(b"1700000000.123456"), Some(1_700_000_000));
-        assert_eq!(pax_time(b"42"), Some(42));
-        assert_eq!(pax_time(b"-5.5"), Some(0));
-        assert_eq!(pax_time(b"soon"), None);
     }
 }

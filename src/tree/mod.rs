@@ -8,8 +8,11 @@
 pub mod arena;
 mod compression;
 pub mod layer;
+pub mod limits;
 mod node;
+mod pax;
 mod resolve;
+mod sparse;
 mod walk;
 
 use std::collections::HashMap;
@@ -17,10 +20,11 @@ use std::io::{self, Read};
 
 use thiserror::Error;
 
-pub use arena::{Arena, Blob, BlobReader};
+pub use arena::{Arena, Blob, BlobReader, StoreError};
 pub use compression::Compression;
+use limits::{MAX_NODES, MAX_PATH_LEN, NAME_MAX};
 pub use node::{Device, Directory, Kind, Metadata, Node, NodeId};
-use resolve::{Resolution, lossy};
+use resolve::{Resolution, shown};
 pub use walk::{Entry, Walk};
 
 /// A path could not be resolved or changed inside a tree.
@@ -59,6 +63,41 @@ pub enum TreeError {
         /// The path of the link.
         path: String,
     },
+    /// A path longer than Linux accepts.
+    #[error(
+        "`{path}` is {length} bytes long; Linux takes paths of at most {MAX_PATH_LEN} bytes (PATH_MAX)"
+    )]
+    PathTooLong {
+        /// The path, shortened.
+        path: String,
+        /// Its length in bytes.
+        length: usize,
+    },
+    /// A path with a component longer than Linux accepts.
+    #[error(
+        "`{path}` holds a name of {length} bytes; Linux takes names of at most {NAME_MAX} bytes (NAME_MAX)"
+    )]
+    NameTooLong {
+        /// The path, shortened.
+        path: String,
+        /// The length of the long name.
+        length: usize,
+    },
+    /// Symlinks lead a path to a place deeper than a path can name.
+    #[error(
+        "`{path}` leads through symbolic links to a place {length} bytes deep; Linux takes paths of at most {MAX_PATH_LEN} bytes (PATH_MAX)"
+    )]
+    TooDeep {
+        /// The path, shortened.
+        path: String,
+        /// The length of the path of the place it leads to.
+        length: usize,
+    },
+    /// The tree holds as many nodes as it may.
+    #[error(
+        "more than {MAX_NODES} files, directories and links, ossify's limit for one filesystem (entries later replaced or removed count too)"
+    )]
+    TooManyNodes,
 }
 
 /// An in-memory filesystem tree.
@@ -67,6 +106,8 @@ pub struct Tree {
     nodes: Vec<Node>,
     arena: Arena,
     implicit_dir: Metadata,
+    /// [`MAX_NODES`], lowered by tests.
+    max_nodes: usize,
 }
 
 impl Tree {
@@ -84,6 +125,7 @@ impl Tree {
             nodes: vec![root],
             arena: Arena::default(),
             implicit_dir,
+            max_nodes: MAX_NODES,
         }
     }
 
@@ -164,12 +206,10 @@ impl Tree {
                 *self.metadata_mut(resolution.dir) = metadata;
                 Ok(resolution.dir)
             }
-            (None, _) => Err(TreeError::NotAnEntry { path: lossy(path) }),
-            (Some(name), Kind::Directory(_)) => {
-                Ok(self.put_directory(resolution.dir, name, metadata))
-            }
+            (None, _) => Err(TreeError::NotAnEntry { path: shown(path) }),
+            (Some(name), Kind::Directory(_)) => self.put_directory(resolution.dir, name, metadata),
             (Some(name), kind) => {
-                let id = self.new_node(kind, metadata);
+                let id = self.new_node(kind, metadata)?;
                 self.attach(resolution.dir, name, id);
                 Ok(id)
             }
@@ -178,16 +218,21 @@ impl Tree {
 
     /// Puts a directory named `name` in `dir`: an existing directory keeps
     /// its entries and takes `metadata`, anything else is replaced.
-    fn put_directory(&mut self, dir: NodeId, name: Vec<u8>, metadata: Metadata) -> NodeId {
+    fn put_directory(
+        &mut self,
+        dir: NodeId,
+        name: Vec<u8>,
+        metadata: Metadata,
+    ) -> Result<NodeId, TreeError> {
         if let Some(existing) = self.directory(dir).get(&name)
             && matches!(self.node(existing).kind, Kind::Directory(_))
         {
             *self.metadata_mut(existing) = metadata;
-            return existing;
+            return Ok(existing);
         }
-        let id = self.new_node(Kind::directory(), metadata);
+        let id = self.new_node(Kind::directory(), metadata)?;
         self.attach(dir, name, id);
-        id
+        Ok(id)
     }
 
     /// Makes `path` another name of node `target` (a hard link), creating
@@ -209,10 +254,10 @@ impl Tree {
         path: &[u8],
     ) -> Result<NodeId, TreeError> {
         if matches!(self.node(target).kind, Kind::Directory(_)) {
-            return Err(TreeError::HardLinkToDirectory { path: lossy(path) });
+            return Err(TreeError::HardLinkToDirectory { path: shown(path) });
         }
         let Some(name) = resolution.name else {
-            return Err(TreeError::NotAnEntry { path: lossy(path) });
+            return Err(TreeError::NotAnEntry { path: shown(path) });
         };
         if self.directory(resolution.dir).get(&name) != Some(target) {
             self.attach(resolution.dir, name, target);
@@ -230,13 +275,19 @@ impl Tree {
     /// Stores file contents for a later [`Tree::insert`] of a
     /// [`Kind::File`]: at most `size` bytes from `contents`, streamed.
     /// Compare the blob's length with `size` to detect a short stream.
-    pub fn store(&mut self, contents: impl Read, size: u64) -> io::Result<Blob> {
+    /// The error says whether reading `contents` or storing them failed.
+    pub fn store_from(&mut self, contents: impl Read, size: u64) -> Result<Blob, StoreError> {
         self.arena.store(contents, size)
     }
 
-    /// Stores generated file contents.
+    /// [`Tree::store_from`] for callers that report either failure alike.
+    pub fn store(&mut self, contents: impl Read, size: u64) -> io::Result<Blob> {
+        Ok(self.store_from(contents, size)?)
+    }
+
+    /// Stores generated file contents; only writing them can fail.
     pub fn store_bytes(&mut self, contents: &[u8]) -> io::Result<Blob> {
-        self.arena.store(contents, contents.len() as u64)
+        self.store(contents, contents.len() as u64)
     }
 
     /// A reader over the contents of a file of this tree.
@@ -267,13 +318,18 @@ impl Tree {
             relocation,
             imported: HashMap::new(),
         };
-        self.overlay(target, NodeId(0), &mut import);
+        self.overlay(target, NodeId(0), &mut import)?;
         Ok(target)
     }
 
     /// Lays the directory `source` of `import` over the directory `target`,
     /// with an explicit stack: layers can nest directories arbitrarily deep.
-    fn overlay(&mut self, target: NodeId, source: NodeId, import: &mut Import) {
+    fn overlay(
+        &mut self,
+        target: NodeId,
+        source: NodeId,
+        import: &mut Import,
+    ) -> Result<(), TreeError> {
         let mut pending = vec![(target, source)];
         while let Some((target, source)) = pending.pop() {
             let Kind::Directory(dir) = &import.nodes[source.0 as usize].kind else {
@@ -284,7 +340,7 @@ impl Tree {
             for (name, child) in entries {
                 let source_child = &import.nodes[child.0 as usize];
                 if let Kind::Directory(_) = source_child.kind {
-                    let merged = self.put_directory(target, name, source_child.metadata.clone());
+                    let merged = self.put_directory(target, name, source_child.metadata.clone())?;
                     pending.push((merged, child));
                     continue;
                 }
@@ -295,7 +351,7 @@ impl Tree {
                             Kind::File(blob) => Kind::File(import.relocation.apply(*blob)),
                             kind => kind.clone(),
                         };
-                        let id = self.new_node(kind, source_child.metadata.clone());
+                        let id = self.new_node(kind, source_child.metadata.clone())?;
                         import.imported.insert(child, id);
                         id
                     }
@@ -303,6 +359,7 @@ impl Tree {
                 self.attach(target, name, id);
             }
         }
+        Ok(())
     }
 
     /// The directory node `id`; ids in directory stacks are always ones.
@@ -313,14 +370,18 @@ impl Tree {
         }
     }
 
-    fn new_node(&mut self, kind: Kind, metadata: Metadata) -> NodeId {
+    /// Allocates a node, while the tree may hold more.
+    fn new_node(&mut self, kind: Kind, metadata: Metadata) -> Result<NodeId, TreeError> {
+        if self.nodes.len() >= self.max_nodes {
+            return Err(TreeError::TooManyNodes);
+        }
         let id = NodeId(self.nodes.len() as u32);
         self.nodes.push(Node {
             kind,
             metadata,
             links: 0,
         });
-        id
+        Ok(id)
     }
 
     /// Names `id` as `name` in directory `dir`, replacing any entry there.
@@ -399,7 +460,9 @@ mod tests {
     }
 
     fn paths(tree: &Tree) -> Vec<String> {
-        tree.walk().map(|entry| lossy(&entry.path)).collect()
+        tree.walk()
+            .map(|entry| String::from_utf8_lossy(&entry.path).into_owned())
+            .collect()
     }
 
     #[test]
@@ -514,8 +577,8 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_needs_no_deep_stack() {
-        let depth = 10_000;
+    fn the_deepest_tree_a_path_can_name_needs_no_deep_stack() {
+        let depth = MAX_PATH_LEN / 2;
         let path = "d/".repeat(depth) + "f";
         let mut image = Tree::new(0);
         image
@@ -524,9 +587,78 @@ mod tests {
         let mut root = Tree::new(0);
         root.merge("rootfs", image).unwrap();
         assert_eq!(root.walk().count(), depth + 2);
-        assert!(root.lookup(format!("rootfs/{path}")).is_some());
         let deepest = root.lookup(format!("rootfs/{path}")).unwrap();
         root.remove("rootfs");
         assert_eq!(root.node(deepest).links(), 0);
+    }
+
+    #[test]
+    fn paths_longer_than_linux_allows_are_refused() {
+        let mut tree = Tree::new(0);
+        let long = "d/".repeat(MAX_PATH_LEN / 2) + "ff";
+        assert!(matches!(
+            tree.insert(&long, Kind::Fifo, Metadata::default()),
+            Err(TreeError::PathTooLong { length: 4096, .. })
+        ));
+        let name = "n".repeat(NAME_MAX + 1);
+        assert!(matches!(
+            tree.insert(format!("a/{name}"), Kind::Fifo, Metadata::default()),
+            Err(TreeError::NameTooLong { length: 256, .. })
+        ));
+        assert_eq!(tree.walk().count(), 0, "nothing was created on the way");
+    }
+
+    #[test]
+    fn symlinks_cannot_lead_deeper_than_a_path_can_name() {
+        let mut tree = Tree::new(0);
+        let half = "d/".repeat(1500);
+        tree.insert(&half, Kind::directory(), Metadata::default())
+            .unwrap();
+        tree.insert(
+            "s",
+            Kind::Symlink(half.clone().into_bytes()),
+            Metadata::default(),
+        )
+        .unwrap();
+        let error = tree
+            .insert(format!("s/{half}x"), Kind::Fifo, Metadata::default())
+            .unwrap_err();
+        assert!(
+            matches!(error, TreeError::TooDeep { length, .. } if length > MAX_PATH_LEN),
+            "{error:?}"
+        );
+        let long_name = "n".repeat(NAME_MAX + 1);
+        tree.insert(
+            "dangling",
+            Kind::Symlink(format!("/{long_name}").into_bytes()),
+            Metadata::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            tree.insert("dangling/x", Kind::Fifo, Metadata::default()),
+            Err(TreeError::NameTooLong { length: 256, .. })
+        ));
+    }
+
+    #[test]
+    fn a_tree_allocates_at_most_its_node_limit() {
+        let mut tree = Tree::new(0);
+        tree.max_nodes = 3;
+        tree.insert("a", Kind::Fifo, Metadata::default()).unwrap();
+        tree.insert("a", Kind::Fifo, Metadata::default()).unwrap();
+        assert!(matches!(
+            tree.insert("a", Kind::Fifo, Metadata::default()),
+            Err(TreeError::TooManyNodes)
+        ));
+        let mut image = Tree::new(0);
+        image
+            .insert("x/y", Kind::Fifo, Metadata::default())
+            .unwrap();
+        let mut root = Tree::new(0);
+        root.max_nodes = 3;
+        assert!(matches!(
+            root.merge("into", image),
+            Err(TreeError::TooManyNodes)
+        ));
     }
 }

@@ -6,10 +6,15 @@
 //! start from the root, and every symlink in an intermediate component is
 //! followed inside the tree, never on the host.
 
+use super::limits::{self, MAX_PATH_LEN, NAME_MAX};
 use super::{Kind, NodeId, Tree, TreeError};
 
-/// Linux's limit on symlinks followed in one lookup (`MAXSYMLINKS`).
+/// Linux's limit on symlinks followed in one lookup (`MAXSYMLINKS`). With
+/// link targets no longer than a path, it bounds the work of one lookup.
 pub(super) const MAX_SYMLINKS: u32 = 40;
+
+/// Paths longer than this are shortened in messages.
+const SHOWN_PATH: usize = 160;
 
 /// Where a path leads: the directory holding its last component and that
 /// component's name, or, for a path ending in `.` or `..` (or naming the
@@ -39,11 +44,13 @@ fn components(path: &[u8]) -> impl Iterator<Item = Component> + '_ {
     root.into_iter().chain(rest)
 }
 
-/// A resolution in progress: the directories walked so far (for `..`) and
-/// the components still to follow, last one first.
+/// A resolution in progress: the directories walked so far (for `..`), each
+/// with the length of its path from the root (`a/b` is 3, as archives
+/// write it), and the
+/// components still to follow, last one first.
 struct Walker<'p> {
     path: &'p [u8],
-    stack: Vec<NodeId>,
+    stack: Vec<(NodeId, usize)>,
     pending: Vec<Component>,
     symlinks: u32,
 }
@@ -72,14 +79,19 @@ impl<'p> Walker<'p> {
         components.reverse();
         Walker {
             path,
-            stack: vec![root],
+            stack: vec![(root, 0)],
             pending: components,
             symlinks: 0,
         }
     }
 
     fn current(&self) -> NodeId {
-        self.stack[self.stack.len() - 1]
+        self.stack[self.stack.len() - 1].0
+    }
+
+    /// The length of the current directory's path from the root.
+    fn depth(&self) -> usize {
+        self.stack[self.stack.len() - 1].1
     }
 
     /// Follows components until all are done (`None`) or one names nothing
@@ -102,12 +114,14 @@ impl<'p> Walker<'p> {
                         return Ok(Some(missing));
                     };
                     match &tree.node(child).kind {
-                        Kind::Directory(_) => self.stack.push(child),
+                        Kind::Directory(_) => {
+                            self.stack.push((child, child_len(self.depth(), &name)))
+                        }
                         Kind::Symlink(target) => {
                             self.symlinks += 1;
                             if self.symlinks > MAX_SYMLINKS {
                                 return Err(TreeError::SymlinkLoop {
-                                    path: lossy(self.path),
+                                    path: shown(self.path),
                                 });
                             }
                             let start = self.pending.len();
@@ -116,7 +130,7 @@ impl<'p> Walker<'p> {
                         }
                         _ => {
                             return Err(TreeError::NotADirectory {
-                                path: lossy(self.path),
+                                path: shown(self.path),
                             });
                         }
                     }
@@ -127,8 +141,15 @@ impl<'p> Walker<'p> {
     }
 }
 
-pub(super) fn lossy(path: &[u8]) -> String {
-    String::from_utf8_lossy(path).into_owned()
+/// A path as messages show it: invalid UTF-8 replaced, and a long one cut
+/// short with its length, so that a hostile path cannot flood a terminal.
+pub(super) fn shown(path: &[u8]) -> String {
+    if path.len() <= SHOWN_PATH {
+        return String::from_utf8_lossy(path).into_owned();
+    }
+    let start = String::from_utf8_lossy(&path[..SHOWN_PATH / 2]);
+    let end = String::from_utf8_lossy(&path[path.len() - SHOWN_PATH / 2..]);
+    format!("{start}…{end} ({} bytes)", path.len())
 }
 
 impl Tree {
@@ -140,7 +161,7 @@ impl Tree {
                 dir: walker.current(),
                 name,
             }),
-            Some(_) => Err(TreeError::NotFound { path: lossy(path) }),
+            Some(_) => Err(TreeError::NotFound { path: shown(path) }),
         }
     }
 
@@ -149,21 +170,60 @@ impl Tree {
         let mut walker = Walker::new(self.root(), path);
         match walker.advance(self)? {
             None => Ok(walker.current()),
-            Some(_) => Err(TreeError::NotFound { path: lossy(path) }),
+            Some(_) => Err(TreeError::NotFound { path: shown(path) }),
         }
     }
 
     /// Resolves `path`, creating missing directories on the way (also those
     /// a dangling symlink points to) with the tree's implicit metadata.
+    ///
+    /// The path must be one Linux would accept, and so must the place it
+    /// leads to: symlinks cannot make a path deeper than PATH_MAX allows.
+    /// Every node created this way therefore has a path of at most 4095
+    /// bytes, which bounds what writers repeat per node.
     pub(super) fn resolve_creating(&mut self, path: &[u8]) -> Result<Resolution, TreeError> {
+        limits::check_path(path)?;
         let (mut walker, name) = Walker::up_to_name(self.root(), path);
         while let Some((dir, missing)) = walker.advance(self)? {
-            let created = self.new_node(Kind::directory(), self.implicit_dir.clone());
+            check_place(path, walker.depth(), &missing)?;
+            let created = self.new_node(Kind::directory(), self.implicit_dir.clone())?;
             self.attach(dir, missing, created);
+        }
+        if let Some(name) = &name {
+            check_place(path, walker.depth(), name)?;
         }
         Ok(Resolution {
             dir: walker.current(),
             name,
         })
+    }
+}
+
+/// Checks that an entry `name`, in a directory whose path is `depth` bytes
+/// long, is one Linux could create. Names can come from symlink targets,
+/// which `path` itself does not show.
+fn check_place(path: &[u8], depth: usize, name: &[u8]) -> Result<(), TreeError> {
+    if name.len() > NAME_MAX {
+        return Err(TreeError::NameTooLong {
+            path: shown(path),
+            length: name.len(),
+        });
+    }
+    let length = child_len(depth, name);
+    if length > MAX_PATH_LEN {
+        return Err(TreeError::TooDeep {
+            path: shown(path),
+            length,
+        });
+    }
+    Ok(())
+}
+
+/// The length of the path of `name` in a directory whose path is `depth`
+/// bytes long.
+fn child_len(depth: usize, name: &[u8]) -> usize {
+    match depth {
+        0 => name.len(),
+        _ => depth + 1 + name.len(),
     }
 }
