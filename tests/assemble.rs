@@ -296,9 +296,9 @@ fn sha256(path: &Path) -> String {
 fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
     let destination = Destination::Directory {
         dir: dir.to_owned(),
-        name: "t".into(),
+        name: "t".parse().unwrap(),
     };
-    output::write_all(
+    let staged = output::write_all(
         assemble(CONFIG).unwrap(),
         &[Format::Tar, Format::KernelInitrd, Format::TarKernelInitrd],
         &destination,
@@ -309,7 +309,10 @@ fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
             disk_size: None,
         },
     )
-    .unwrap()
+    .unwrap();
+    let written = staged.written();
+    staged.commit(b"{}\n").unwrap();
+    written
 }
 
 #[test]
