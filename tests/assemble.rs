@@ -380,8 +380,8 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
     assert_eq!(entries, ["cmdline", "initrd.img", "kernel", "ucode.cpio"]);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
-        5,
-        "no temporary file left"
+        6,
+        "the five outputs and the manifest; no temporary file left"
     );
 
     let again = tempfile::tempdir().unwrap();
