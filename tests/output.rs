@@ -361,9 +361,8 @@ fn cache_export_follows_the_same_rules() {
 #[test]
 fn names_that_are_not_plain_file_names_are_usage_errors() {
     let dir = tempfile::tempdir().unwrap();
+    let setup = setup(dir.path());
     let out = dir.path().join("a/out");
-    let config = dir.path().join("x.yml");
-    fs::write(&config, CONFIG).unwrap();
     for (name, reason) in [
         ("../../escaped", "contains `/`"),
         ("a/b", "contains `/`"),
@@ -371,18 +370,7 @@ fn names_that_are_not_plain_file_names_are_usage_errors() {
         ("..", "names a directory"),
         (".ossify-x", "the prefix of ossify's temporary files"),
     ] {
-        let refused = support::ossify_in(
-            dir.path(),
-            &[
-                "build",
-                "--offline",
-                "--dir",
-                out.to_str().unwrap(),
-                "--name",
-                name,
-                config.to_str().unwrap(),
-            ],
-        );
+        let refused = setup.build(&["--dir", out.to_str().unwrap(), "--name", name]);
         assert_eq!(
             refused.status.code(),
             Some(2),
@@ -400,22 +388,15 @@ fn names_that_are_not_plain_file_names_are_usage_errors() {
 
     let hidden = dir.path().join(".ossify-config.yml");
     fs::write(&hidden, CONFIG).unwrap();
-    let refused = support::ossify_in(
-        dir.path(),
-        &[
-            "build",
-            "--offline",
-            "--dir",
-            "out",
-            hidden.to_str().unwrap(),
-        ],
-    );
+    let args = setup.build_args(&["--dir", out.to_str().unwrap()], &hidden);
+    let refused = support::ossify_in(dir.path(), &args);
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("give one with --name"),
         "{}",
         stderr(&refused)
     );
+    assert!(!out.exists(), "nothing written");
 }
 
 /// Builds `setup`'s big config into `out` as `e2e` and sends `signal` as

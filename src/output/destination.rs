@@ -80,11 +80,9 @@ fn file_name(path: &Path) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Name(String);
 
-/// The longest suffix a format or the manifest adds to a build's name.
-const LONGEST_SUFFIX: usize = ".manifest.json".len() + 1;
-
-/// The longest name whose outputs all fit Linux's 255-byte file names.
-const MAX_NAME: usize = 255 - LONGEST_SUFFIX;
+/// The longest name whose outputs and manifest all fit Linux's 255-byte
+/// file names.
+const MAX_NAME: usize = 255 - super::longest_suffix();
 
 /// Why a string is not a [`Name`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -386,6 +384,84 @@ impl Write for Sink {
         match self {
             Sink::File(file) => file.flush(),
             Sink::Stream(stream) => stream.flush(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_plain_file_names_that_leave_room_for_every_suffix() {
+        for good in [
+            "hello",
+            "a.b",
+            "-x",
+            ".hidden",
+            "ossify-x",
+            &"n".repeat(240),
+        ] {
+            assert_eq!(good.parse::<Name>().unwrap().as_str(), good);
+        }
+        assert_eq!(MAX_NAME, 240, "docs/cli.md says 240");
+        for (bad, error) in [
+            ("", InvalidName::Empty),
+            ("../x", InvalidName::Slash("../x".into())),
+            ("/abs", InvalidName::Slash("/abs".into())),
+            (".", InvalidName::Dots(".".into())),
+            ("..", InvalidName::Dots("..".into())),
+            ("a\0b", InvalidName::Nul),
+            (".ossify-x", InvalidName::Reserved(".ossify-x".into())),
+        ] {
+            assert_eq!(bad.parse::<Name>(), Err(error), "{bad:?}");
+        }
+        let long = "n".repeat(241);
+        assert_eq!(long.parse::<Name>(), Err(InvalidName::TooLong(long)));
+    }
+
+    #[test]
+    fn dash_o_is_classified_by_what_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        let regular = at("regular");
+        std::fs::write(&regular, "x").unwrap();
+        std::os::unix::fs::symlink(&regular, at("link")).unwrap();
+        std::fs::create_dir(at("dir")).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(at("socket")).unwrap();
+        let fifo =
+            std::ffi::CString::new(at("fifo").into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+
+        let file = |path: PathBuf| Ok(Target::File(path));
+        assert_eq!(Target::from_arg(&at("absent")), file(at("absent")));
+        assert_eq!(Target::from_arg(&regular), file(regular.clone()));
+        assert_eq!(
+            Target::from_arg(Path::new("-")),
+            Ok(Target::Stream(Stream::Stdout))
+        );
+        assert_eq!(
+            Target::from_arg(&at("fifo")),
+            Ok(Target::Stream(Stream::Fifo(at("fifo"))))
+        );
+        assert_eq!(
+            Target::from_arg(Path::new("/dev/null")),
+            Ok(Target::Stream(Stream::CharDevice("/dev/null".into())))
+        );
+        for (name, what) in [
+            ("link", "is a symbolic link"),
+            ("dir", "is a directory"),
+            ("socket", "is a socket"),
+            ("..", "does not end in a file name"),
+            (".ossify-out", "prefix of ossify's temporary files"),
+        ] {
+            let error = Target::from_arg(&at(name)).unwrap_err().to_string();
+            assert!(error.contains(what), "{name}: {error}");
+            assert!(
+                error.starts_with(&format!("-o {}", at(name).display())),
+                "{error}"
+            );
         }
     }
 }

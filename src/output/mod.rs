@@ -105,6 +105,24 @@ const FORMATS: &[(Format, &str, &[&str])] = &[
     (Format::Uki, "uki", &[".efi"]),
 ];
 
+/// The longest suffix a format or the manifest adds to a build's name.
+pub(crate) const fn longest_suffix() -> usize {
+    let mut longest = ".manifest.json".len();
+    let mut format = 0;
+    while format < FORMATS.len() {
+        let suffixes = FORMATS[format].2;
+        let mut suffix = 0;
+        while suffix < suffixes.len() {
+            if suffixes[suffix].len() > longest {
+                longest = suffixes[suffix].len();
+            }
+            suffix += 1;
+        }
+        format += 1;
+    }
+    longest
+}
+
 impl Format {
     fn entry(self) -> &'static (Format, &'static str, &'static [&'static str]) {
         FORMATS
