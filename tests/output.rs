@@ -14,6 +14,7 @@ use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileTypeExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
@@ -415,14 +416,24 @@ fn build_until_signalled(setup: &Setup, out: &Path, signal: i32) -> Option<i32> 
         ],
         &setup.big_config,
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ossify"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ossify"));
+    command
         .args(&args)
         .current_dir(&setup.dir)
         .env_remove("SOURCE_DATE_EPOCH")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    // A shell runs background jobs with SIGINT ignored, and the child would
+    // inherit that; the test is about a build that receives the signal.
+    // SAFETY: signal() is async-signal-safe, fit to run between fork and
+    // exec.
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(signal, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
     let started = Instant::now();
     while temporary_files(out).is_empty() {
         if let Some(status) = child.try_wait().unwrap() {

@@ -82,14 +82,16 @@ pub struct Name(String);
 
 /// The longest name whose outputs and manifest all fit Linux's 255-byte
 /// file names.
-const MAX_NAME: usize = 255 - super::longest_suffix();
+fn max_name() -> usize {
+    255 - super::longest_suffix()
+}
 
 /// Why a string is not a [`Name`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidName {
-    #[error("the name is empty; outputs would be hidden files named by their suffix alone")]
+    #[error("the name is empty")]
     Empty,
-    #[error("`{0}` contains `/`; a name is a file name in --dir, not a path")]
+    #[error("`{0}` contains `/`; a file name is wanted, not a path")]
     Slash(String),
     #[error("`{0}` names a directory, not a file")]
     Dots(String),
@@ -100,7 +102,11 @@ pub enum InvalidName {
         prefix = atomic::TEMP_PREFIX
     )]
     Reserved(String),
-    #[error("`{0}` is {len} bytes; a name is at most {MAX_NAME}, so that every output's file name fits in 255", len = .0.len())]
+    #[error(
+        "`{0}` is {len} bytes; a name is at most {max}, so that every output's file name fits in 255",
+        len = .0.len(),
+        max = max_name()
+    )]
     TooLong(String),
 }
 
@@ -112,7 +118,7 @@ impl FromStr for Name {
         if name.starts_with(atomic::TEMP_PREFIX) {
             return Err(InvalidName::Reserved(name.to_owned()));
         }
-        if name.len() > MAX_NAME {
+        if name.len() > max_name() {
             return Err(InvalidName::TooLong(name.to_owned()));
         }
         Ok(Name(name.to_owned()))
@@ -222,7 +228,7 @@ impl Target {
         } else if kind.is_dir() {
             refuse(
                 format!("is {}", describe(kind)),
-                "-o writes one file; name a file (in that directory, say)",
+                "name a file to write (in that directory, say)",
             )
         } else if kind.is_symlink() {
             refuse(
@@ -404,7 +410,7 @@ mod tests {
         ] {
             assert_eq!(good.parse::<Name>().unwrap().as_str(), good);
         }
-        assert_eq!(MAX_NAME, 240, "docs/cli.md says 240");
+        assert_eq!(max_name(), 240, "docs/cli.md says 240");
         for (bad, error) in [
             ("", InvalidName::Empty),
             ("../x", InvalidName::Slash("../x".into())),

@@ -106,21 +106,14 @@ const FORMATS: &[(Format, &str, &[&str])] = &[
 ];
 
 /// The longest suffix a format or the manifest adds to a build's name.
-pub(crate) const fn longest_suffix() -> usize {
-    let mut longest = ".manifest.json".len();
-    let mut format = 0;
-    while format < FORMATS.len() {
-        let suffixes = FORMATS[format].2;
-        let mut suffix = 0;
-        while suffix < suffixes.len() {
-            if suffixes[suffix].len() > longest {
-                longest = suffixes[suffix].len();
-            }
-            suffix += 1;
-        }
-        format += 1;
-    }
-    longest
+pub(crate) fn longest_suffix() -> usize {
+    FORMATS
+        .iter()
+        .flat_map(|(_, _, suffixes)| suffixes.iter())
+        .chain([&".manifest.json"])
+        .map(|suffix| suffix.len())
+        .max()
+        .unwrap_or_default()
 }
 
 impl Format {
