@@ -13,8 +13,10 @@ use crate::assemble::{self, ImageConfig, ImageError, Images, files::Host, go_jso
 use crate::bootloader::Bootloader;
 use crate::config::{Config, Located};
 use crate::image::{self, Progress, Reference, ResolvedImage, Resolver, Store};
-use crate::output::manifest::{HostFileRecord, ImageRecord, Manifest, OutputRecord, VERSION};
-use crate::output::{self, Destination, Format, OutputError};
+use crate::output::manifest::{
+    FileName, HostFileRecord, ImageRecord, Manifest, OutputRecord, VERSION,
+};
+use crate::output::{self, Destination, Format, OutputError, atomic};
 use crate::tree::layer::Layer;
 use crate::tree::{Compression, Tree};
 
@@ -61,9 +63,15 @@ pub enum BuildError {
 }
 
 /// Builds `config` as `request` says and returns the manifest, which is
-/// also written beside the outputs (except when streaming to stdout).
+/// also written beside the outputs (except when they are streamed). The
+/// outputs and the manifest are put in place together at the end, or not
+/// at all. Temporary files that a killed build left in the output
+/// directory are removed first.
 pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildError> {
     output::check_supported(request.formats)?;
+    if let Some(dir) = request.destination.dir() {
+        atomic::remove_stale(dir);
+    }
     let with_boot_image = request.formats.iter().any(|f| f.needs_bootloader());
     let Resolution {
         references,
@@ -113,16 +121,6 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             &resolver.platform().architecture,
         )?;
     }
-    // A manifest from an earlier build must not stand beside outputs this
-    // build has replaced, should it fail half-way.
-    if let Some(path) = request.destination.manifest_path() {
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(OutputError::Io { path, source: e }.into());
-            }
-            _ => {}
-        }
-    }
     (request.stage)("assembling the root filesystem");
     let working_dir = std::env::current_dir().map_err(BuildError::Environment)?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -144,7 +142,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
 
     let names: Vec<&str> = request.formats.iter().map(|f| f.name()).collect();
     (request.stage)(&format!("writing {}", names.join(", ")));
-    let written = output::write_all(
+    let staged = output::write_all(
         root,
         request.formats,
         request.destination,
@@ -161,13 +159,14 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         name: request.destination.name(),
         source_date_epoch: request.source_date_epoch,
         images: image_records(&resolved),
-        outputs: written
-            .iter()
+        outputs: staged
+            .written()
+            .into_iter()
             .map(|w| OutputRecord {
                 format: w.format.to_string(),
-                file: file_name(&w.file.path),
+                file: output_file_name(&w.file.path),
                 size: w.file.size,
-                sha256: w.file.sha256.clone(),
+                sha256: w.file.sha256,
             })
             .collect(),
         host_files: bootloader
@@ -180,9 +179,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             })
             .collect(),
     };
-    if let Some(path) = request.destination.manifest_path() {
-        output::write_bytes(&path, &manifest.to_json())?;
-    }
+    staged.commit(&manifest.to_json())?;
     Ok(manifest)
 }
 
@@ -246,10 +243,12 @@ fn image_records(resolved: &[ResolvedImage]) -> Vec<ImageRecord> {
         .collect()
 }
 
-fn file_name(path: &Path) -> String {
+/// The manifest's name for the output at `path`, whose last component a
+/// [`Destination`] always makes a plain file name.
+fn output_file_name(path: &Path) -> FileName {
     path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+        .and_then(|name| FileName::try_from(name.to_string_lossy().into_owned()).ok())
+        .expect("every output path ends in a plain file name")
 }
 
 /// The boot image to take bootloader files from, as written and parsed:

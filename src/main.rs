@@ -1,6 +1,6 @@
 //! The `ossify` command: parses the command line, runs one command, and
 //! turns its outcome into messages and an exit code (0 success, 1 failure,
-//! 2 usage error).
+//! 2 usage error, 128 + N when ended by signal N).
 
 use std::process::ExitCode;
 
@@ -15,10 +15,14 @@ use ossify::cli::{
 };
 use ossify::config::{self, Problem, Source};
 use ossify::image;
-use ossify::output::Destination;
+use ossify::output::{Destination, Stream, Target, TargetWriter};
 use serde_json::json;
 
 fn main() -> ExitCode {
+    if let Err(error) = end_cleanly_on_signals() {
+        eprintln!("error: cannot set up signal handling: {error}");
+        return ExitCode::FAILURE;
+    }
     let cli = match Cli::parse_from_any(std::env::args_os()) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
@@ -42,6 +46,46 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// SIGINT, SIGTERM (how CI runners cancel a job) and SIGHUP all end the
+/// process the same way: the temporary files of outputs being written are
+/// removed, a commit under way is let finish, and the exit status is
+/// 128 + the signal's number, as a shell reports a process it killed.
+///
+/// The signals are blocked in every thread and taken by one thread that
+/// waits for them, so the cleanup runs as ordinary code rather than in a
+/// signal handler. It must be called before any other thread starts, for
+/// threads inherit the mask. A signal the parent set to be ignored (as
+/// `nohup` does SIGHUP) stays ignored: it is discarded, never delivered.
+fn end_cleanly_on_signals() -> std::io::Result<()> {
+    // SAFETY: sigset_t is plain data that sigemptyset initialises; the
+    // calls only read and write the set given.
+    let signals = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, signal);
+        }
+        match libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) {
+            0 => set,
+            error => return Err(std::io::Error::from_raw_os_error(error)),
+        }
+    };
+    std::thread::Builder::new()
+        .name("signals".to_owned())
+        .spawn(move || {
+            loop {
+                let mut signal = 0;
+                // SAFETY: `signals` is an initialised set, `signal` a valid
+                // place for the result.
+                if unsafe { libc::sigwait(&signals, &mut signal) } == 0 {
+                    let _held = ossify::output::atomic::abandon_in_progress();
+                    std::process::exit(128 + signal);
+                }
+            }
+        })
+        .map(drop)
 }
 
 fn read_sources(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Source>> {
@@ -216,7 +260,14 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
             cache,
             reference,
             output,
-        } => cache.open()?.export(&parse(reference)?, output)?,
+        } => {
+            let target = Target::from_arg(output).map_err(|e| UsageError(e.to_string()))?;
+            let reference = parse(reference)?;
+            let store = cache.open()?;
+            let mut out = TargetWriter::open(&target)?;
+            store.export(&reference, &mut out, output)?;
+            out.finish()?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -247,7 +298,7 @@ fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
     let stage = |message: &str| stages.start(message);
     let request = build::Request {
         formats: &[],
-        destination: &Destination::Stdout,
+        destination: &Destination::Output(Target::Stream(Stream::Stdout)),
         source_date_epoch: ossify::cli::DEFAULT_SOURCE_DATE_EPOCH,
         cache_dir: args.images.cache.cache_dir.clone(),
         boot_image: args.boot_image.clone(),
@@ -266,7 +317,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut mismatched = 0;
     for path in &args.manifests {
         let manifest = ossify::output::manifest::Manifest::read(path)
-            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+            .with_context(|| format!("cannot use manifest {}", path.display()))?;
         let dir = path.parent().unwrap_or(std::path::Path::new("."));
         let mismatches = manifest
             .verify(dir)

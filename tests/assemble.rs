@@ -380,9 +380,9 @@ fn sha256(path: &Path) -> String {
 fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
     let destination = Destination::Directory {
         dir: dir.to_owned(),
-        name: "t".into(),
+        name: "t".parse().unwrap(),
     };
-    output::write_all(
+    let staged = output::write_all(
         assemble(CONFIG).unwrap(),
         &[Format::Tar, Format::KernelInitrd, Format::TarKernelInitrd],
         &destination,
@@ -393,7 +393,10 @@ fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
             disk_size: None,
         },
     )
-    .unwrap()
+    .unwrap();
+    let written = staged.written();
+    staged.commit(b"{}\n").unwrap();
+    written
 }
 
 #[test]
@@ -461,8 +464,8 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
     assert_eq!(entries, ["cmdline", "initrd.img", "kernel", "ucode.cpio"]);
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
-        5,
-        "no temporary file left"
+        6,
+        "the five outputs and the manifest; no temporary file left"
     );
 
     let again = tempfile::tempdir().unwrap();

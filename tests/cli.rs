@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use ossify::cli::{BuildArgs, Cli, Command as Sub};
-use ossify::output::Destination;
 use ossify::output::Format;
+use ossify::output::{Destination, Stream, Target};
 
 fn build_args(line: &[&str]) -> BuildArgs {
     match Cli::parse_from_any(line)
@@ -92,7 +92,7 @@ fn a_linuxkit_build_line_parses_like_ossify_spelling() {
         plan.destination,
         Destination::Directory {
             dir: "out".into(),
-            name: "edge".into()
+            name: "edge".parse().unwrap()
         }
     );
 }
@@ -107,7 +107,7 @@ fn defaults_follow_linuxkit() {
         plan.destination,
         Destination::Directory {
             dir: ".".into(),
-            name: "hello".into()
+            name: "hello".parse().unwrap()
         }
     );
     let stdin = build_args(&["ossify", "build", "base.yml", "-"])
@@ -117,18 +117,24 @@ fn defaults_follow_linuxkit() {
         stdin.destination,
         Destination::Directory {
             dir: ".".into(),
-            name: "moby".into()
+            name: "moby".parse().unwrap()
         }
     );
     let to_file = build_args(&["ossify", "build", "-o", "out.tar", "x.yml"])
         .plan()
         .unwrap();
     assert_eq!(to_file.formats, [Format::Tar]);
-    assert_eq!(to_file.destination, Destination::File("out.tar".into()));
+    assert_eq!(
+        to_file.destination,
+        Destination::Output(Target::File("out.tar".into()))
+    );
     let to_stdout = build_args(&["ossify", "build", "--o", "-", "x.yml"])
         .plan()
         .unwrap();
-    assert_eq!(to_stdout.destination, Destination::Stdout);
+    assert_eq!(
+        to_stdout.destination,
+        Destination::Output(Target::Stream(Stream::Stdout))
+    );
     assert_eq!(
         build_args(&["ossify", "build", "x.yml"]).source_date_epoch,
         1_492_533_000

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::image;
+use crate::output::Name;
 
 pub use linuxkit::translate_linuxkit_spellings;
 pub use plan::{BuildPlan, UsageError};
@@ -104,14 +105,15 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Write a single-format build to FILE; `-` streams a tar to stdout.
+    /// Write a single-format build to FILE; `-` streams a tar to stdout,
+    /// and so does a FIFO or character device.
     #[arg(short = 'o', long = "output", visible_alias = "o", value_name = "FILE", conflicts_with_all = ["dir", "name"])]
     pub output: Option<PathBuf>,
 
-    /// Base name of the outputs. Default: the last config file's stem
-    /// (`moby` when the config comes from stdin).
+    /// Base name of the outputs, a plain file name. Default: the last
+    /// config file's stem (`moby` when the config comes from stdin).
     #[arg(long, value_name = "NAME")]
-    pub name: Option<String>,
+    pub name: Option<Name>,
 
     #[command(flatten)]
     pub images: ImageArgs,
@@ -274,7 +276,8 @@ pub enum CacheCommand {
         cache: CacheArgs,
         #[arg(value_name = "REF")]
         reference: String,
-        /// The archive to write.
+        /// The archive to write; `-`, a FIFO or a character device is
+        /// streamed into.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
     },

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::STDIN;
-use crate::output::{Destination, Format};
+use crate::output::{Destination, Format, Name, Stream, Target, Unstreamable};
 
 use super::BuildArgs;
 
@@ -64,10 +64,10 @@ impl BuildArgs {
         let destination = match &self.output {
             None => Destination::Directory {
                 dir: self.dir.clone().unwrap_or_else(|| PathBuf::from(".")),
-                name: self
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| default_name(&self.configs)),
+                name: match &self.name {
+                    Some(name) => name.clone(),
+                    None => default_name(&self.configs)?,
+                },
             },
             Some(output) => {
                 let [format] = formats[..] else {
@@ -75,25 +75,30 @@ impl BuildArgs {
                         "-o can only be used when building a single format".into(),
                     ));
                 };
-                if output == Path::new(STDIN) {
-                    if !format.is_streamable() {
-                        return Err(UsageError(format!(
-                            "-o - streams to stdout, which format {format} cannot do; use -o FILE or --dir"
-                        )));
+                let target = Target::from_arg(output).map_err(|e| UsageError(e.to_string()))?;
+                match &target {
+                    Target::Stream(stream) if !format.is_streamable() => {
+                        return Err(UsageError(
+                            Unstreamable {
+                                format,
+                                stream: stream.clone(),
+                            }
+                            .to_string(),
+                        ));
                     }
-                    if self.json {
+                    Target::Stream(Stream::Stdout) if self.json => {
                         return Err(UsageError(
                             "--json prints to stdout, which -o - already uses for the image".into(),
                         ));
                     }
-                    Destination::Stdout
-                } else if format.file_names("x").len() != 1 {
-                    return Err(UsageError(format!(
-                        "format {format} writes several files; use --dir and --name instead of -o"
-                    )));
-                } else {
-                    Destination::File(output.clone())
+                    Target::File(_) if format.file_names("x").len() != 1 => {
+                        return Err(UsageError(format!(
+                            "format {format} writes several files; use --dir and --name instead of -o"
+                        )));
+                    }
+                    _ => {}
                 }
+                Destination::Output(target)
             }
         };
         let disk_size = self.size.as_deref().map(parse_size).transpose()?;
@@ -139,15 +144,26 @@ pub fn parse_size(text: &str) -> Result<u64, UsageError> {
         .ok_or_else(invalid)
 }
 
-/// The stem of the last config file, or `moby` when it is stdin.
-fn default_name(configs: &[PathBuf]) -> String {
-    match configs.last() {
+/// LinuxKit's name for a build's outputs when none is given.
+const STDIN_NAME: &str = "moby";
+
+/// The stem of the last config file, or `moby` when it is stdin; it must
+/// make a [`Name`] as `--name` must.
+fn default_name(configs: &[PathBuf]) -> Result<Name, UsageError> {
+    let stem = match configs.last() {
         Some(last) if last != Path::new(STDIN) => last
             .file_stem()
-            .map(|stem| stem.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "moby".to_owned()),
-        _ => "moby".to_owned(),
-    }
+            .map_or_else(|| STDIN_NAME.into(), |stem| stem.to_string_lossy()),
+        _ => STDIN_NAME.into(),
+    };
+    stem.parse().map_err(|e| {
+        UsageError(format!(
+            "the output name taken from config file {} is not usable: {e}; give one with --name",
+            configs
+                .last()
+                .map_or_else(String::new, |c| c.display().to_string())
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -221,8 +221,13 @@ impl Store {
     }
 
     /// Writes the image named `reference`, with every blob of it the cache
-    /// holds, as an OCI archive tar at `output`.
-    pub fn export(&self, reference: &Reference, output: &Path) -> Result<(), Error> {
+    /// holds, as an OCI archive tar into `out`, which messages call `output`.
+    pub fn export(
+        &self,
+        reference: &Reference,
+        out: impl io::Write,
+        output: &Path,
+    ) -> Result<(), Error> {
         let name = reference.to_string();
         let root = self.lookup(&name)?.ok_or_else(|| Error::NotInCache {
             reference: name.clone(),
@@ -233,17 +238,7 @@ impl Store {
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": [root],
         });
-        let dir = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        // Created as a file the user made would be (0666 less the umask),
-        // not with a temporary file's private mode.
-        let temp = tempfile::Builder::new()
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
-        let mut tar = tar::Builder::new(io::BufWriter::new(temp));
+        let mut tar = tar::Builder::new(out);
         let mut append = |path: &str, size: u64, data: &mut dyn Read| {
             let mut header = tar::Header::new_ustar();
             header.set_size(size);
@@ -264,13 +259,9 @@ impl Store {
             let mut reader = self.open_blob(digest)?;
             append(&format!("blobs/sha256/{}", digest.hex()), size, &mut reader)?;
         }
-        let writer = tar.into_inner().map_err(|e| Error::io(output, e))?;
-        let temp = writer
-            .into_inner()
-            .map_err(|e| Error::io(output, e.into_error()))?;
-        temp.persist(output)
-            .map_err(|e| Error::io(output, e.error))?;
-        Ok(())
+        tar.into_inner()
+            .and_then(|mut out| out.flush())
+            .map_err(|e| Error::io(output, e))
     }
 }
 

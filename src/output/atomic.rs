@@ -1,30 +1,67 @@
-//! Output files that appear whole or not at all.
+//! Output files that appear whole and together, or not at all.
 //!
-//! Each output is written to a temporary file beside its final path and
-//! renamed into place once complete, so a failed or interrupted build never
-//! leaves a half-written image where a CI job would pick it up. Ctrl-C is
-//! caught and removes the temporary files still being written.
+//! Each output is written to a temporary file beside its final path, named
+//! `.ossify-…` and locked for as long as it is open. Once every output of a
+//! build is complete, [`commit`] renames them all into place in one step,
+//! the manifest last; until then the destination is as it was.
+//!
+//! The temporary files of this process are listed, so that a process
+//! ending on a signal can remove them ([`abandon_in_progress`]); when and
+//! how it ends is the program's policy, not this module's. A temporary
+//! file whose lock nobody holds was left by a process that is gone, and
+//! [`remove_stale`] deletes it.
 
-use std::fs::File;
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
+use thiserror::Error;
 
-/// Temporary files being written, removed if the build is interrupted.
+use super::destination::{describe, parent};
+
+/// How the name of every temporary output file starts.
+pub const TEMP_PREFIX: &str = ".ossify-";
+
+/// The buffer in front of an output file.
+pub(crate) const BUFFER: usize = 256 * 1024;
+
+/// The temporary files of this process, being written or waiting for their
+/// commit. A commit holds the list from its first rename to its last.
 static IN_PROGRESS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-static INTERRUPT_HANDLER: Once = Once::new();
 
-/// Exit status of a process ended by SIGINT, as shells report it.
-const INTERRUPTED: i32 = 130;
+fn in_progress() -> MutexGuard<'static, Vec<PathBuf>> {
+    // A thread that panicked holding the list left it as valid as before.
+    IN_PROGRESS.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
-/// An output being written; [`AtomicFile::commit`] puts it in place.
+/// A listed temporary file; dropped, it is removed from the disk, then
+/// from the list (the other way round, a signal in between would miss it).
+struct Temp(Option<NamedTempFile>);
+
+impl Temp {
+    fn file(&mut self) -> &mut NamedTempFile {
+        self.0.as_mut().expect("only a commit takes the file")
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if let Some(temp) = self.0.take() {
+            let path = temp.path().to_owned();
+            drop(temp);
+            in_progress().retain(|p| *p != path);
+        }
+    }
+}
+
+/// An output being written; [`AtomicFile::finish`] completes it.
 pub struct AtomicFile {
     target: PathBuf,
-    /// Taken by `commit`; dropping a file still holding it removes it.
-    temp: Option<NamedTempFile>,
+    temp: Temp,
     hasher: Sha256,
     size: u64,
 }
@@ -37,63 +74,81 @@ pub struct Finished {
     pub sha256: String,
 }
 
+/// A complete output in its temporary file, waiting for [`commit`];
+/// dropped uncommitted, it is removed.
+pub struct Pending {
+    file: Finished,
+    temp: Temp,
+}
+
+impl Pending {
+    /// The output as it will be once committed.
+    pub fn file(&self) -> &Finished {
+        &self.file
+    }
+}
+
 impl AtomicFile {
     /// Starts writing `target`, in a temporary file in the same directory
     /// (so the final rename cannot cross filesystems).
     pub fn create(target: &Path) -> io::Result<AtomicFile> {
-        INTERRUPT_HANDLER.call_once(|| {
-            // Without a handler, Ctrl-C would end the process before any
-            // destructor could remove the temporary files.
-            let _ = ctrlc::set_handler(|| {
-                if let Ok(paths) = IN_PROGRESS.lock() {
-                    for path in paths.iter() {
-                        let _ = std::fs::remove_file(path);
-                    }
-                }
-                std::process::exit(INTERRUPTED);
-            });
-        });
-        let dir = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".ossify-")
-            .tempfile_in(dir)?;
-        IN_PROGRESS
-            .lock()
-            .expect("no thread panics while holding the lock")
-            .push(temp.path().to_owned());
+        // Listed as it is made, under the list's lock, so that a signal's
+        // cleanup cannot come between and miss it.
+        let mut in_progress = in_progress();
+        let temp = locked_temp_file(parent(target))?;
+        in_progress.push(temp.path().to_owned());
+        drop(in_progress);
         Ok(AtomicFile {
             target: target.to_owned(),
-            temp: Some(temp),
+            temp: Temp(Some(temp)),
             hasher: Sha256::new(),
             size: 0,
         })
     }
 
-    /// Moves the finished file to its final path, world-readable like a
-    /// file the user created (temporary files start out private).
-    pub fn commit(mut self) -> io::Result<Finished> {
-        let temp = self.temp.take().expect("only commit takes the file");
-        let temp_path = temp.path().to_owned();
+    /// Completes the file: its length, its data on disk, and the mode of a
+    /// file the user created (temporary files start out private). It takes
+    /// its place only with [`commit`].
+    pub fn finish(mut self) -> io::Result<Pending> {
+        let file = self.temp.file().as_file();
         // A file that ends in a hole is only as long as its last write.
-        temp.as_file().set_len(self.size)?;
-        temp.as_file().sync_all()?;
-        set_default_permissions(temp.as_file())?;
-        let persisted = temp.persist(&self.target).map(drop).map_err(|e| e.error);
-        forget(&temp_path);
-        persisted?;
-        Ok(Finished {
-            path: std::mem::take(&mut self.target),
-            size: self.size,
-            sha256: hex(&std::mem::take(&mut self.hasher).finalize()),
+        file.set_len(self.size)?;
+        file.sync_all()?;
+        set_default_permissions(file)?;
+        Ok(Pending {
+            file: Finished {
+                path: self.target,
+                size: self.size,
+                sha256: hex(&self.hasher.finalize()),
+            },
+            temp: self.temp,
         })
     }
+}
 
-    fn temp(&mut self) -> &mut NamedTempFile {
-        self.temp.as_mut().expect("only commit takes the file")
+/// How often a new temporary file is made when a sweep took the last.
+const ATTEMPTS: usize = 8;
+
+/// A new temporary file in `dir`, locked while it is open so that
+/// [`remove_stale`] never takes it for stale. A sweep can lock and remove
+/// a file between its creation and its creator's locking; the creator
+/// then finds it unlinked and makes another.
+fn locked_temp_file(dir: &Path) -> io::Result<NamedTempFile> {
+    for _ in 0..ATTEMPTS {
+        let temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(dir)?;
+        match temp.as_file().try_lock() {
+            Ok(()) if temp.as_file().metadata()?.nlink() > 0 => return Ok(temp),
+            Ok(()) | Err(TryLockError::WouldBlock) => continue,
+            // A filesystem without locks: no sweep can lock it either.
+            Err(TryLockError::Error(_)) => return Ok(temp),
+        }
     }
+    Err(io::Error::other(format!(
+        "new temporary files in {} kept disappearing; is another program deleting {TEMP_PREFIX}* files?",
+        dir.display()
+    )))
 }
 
 /// Writes at least this long and all zero become holes in the output.
@@ -104,12 +159,13 @@ impl Write for AtomicFile {
     /// rather than written, so they cost neither time nor disk space.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let written = if buf.len() >= HOLE_MIN && crate::write::is_zero(buf) {
-            self.temp()
+            self.temp
+                .file()
                 .as_file_mut()
                 .seek(SeekFrom::Current(buf.len() as i64))?;
             buf.len()
         } else {
-            self.temp().write(buf)?
+            self.temp.file().write(buf)?
         };
         self.hasher.update(&buf[..written]);
         self.size += written as u64;
@@ -117,22 +173,125 @@ impl Write for AtomicFile {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.temp().flush()
+        self.temp.file().flush()
     }
 }
 
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if let Some(temp) = &self.temp {
-            forget(temp.path());
+/// Putting outputs in place failed.
+#[derive(Debug, Error)]
+pub enum CommitError {
+    #[error(
+        "will not replace {}: it is {what}; move it away or choose another output name",
+        path.display()
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error("cannot put {} in place", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// Puts `outputs` in place, then `manifest`. Before anything moves, every
+/// final path is checked to be absent or a regular file, and the old
+/// manifest is removed, so that it never stands beside outputs it does not
+/// describe. The commit holds the list of files in progress throughout:
+/// [`abandon_in_progress`] waits for it rather than cut it short.
+pub fn commit(outputs: Vec<Pending>, manifest: Option<Pending>) -> Result<(), CommitError> {
+    let old_manifest = manifest.as_ref().map(|m| m.file.path.clone());
+    let mut files = outputs;
+    files.extend(manifest);
+    // Taken after `files`, so released before any of them is dropped.
+    let mut in_progress = in_progress();
+    for file in &files {
+        replaceable(&file.file.path)?;
+    }
+    if let Some(path) = old_manifest {
+        match fs::remove_file(&path) {
+            Err(source) if source.kind() != io::ErrorKind::NotFound => {
+                return Err(CommitError::Io { path, source });
+            }
+            _ => {}
         }
     }
+    for file in &mut files {
+        let temp = file.temp.0.take().expect("only a commit takes the file");
+        let temp_path = temp.path().to_owned();
+        match temp.persist(&file.file.path) {
+            Ok(_) => in_progress.retain(|p| *p != temp_path),
+            Err(error) => {
+                file.temp.0 = Some(error.file);
+                return Err(CommitError::Io {
+                    path: file.file.path.clone(),
+                    source: error.error,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
-fn forget(path: &Path) {
-    if let Ok(mut paths) = IN_PROGRESS.lock() {
-        paths.retain(|p| p != path);
+/// Fails unless `path` is absent or a regular file. One that cannot be
+/// inspected is left for the rename to report.
+fn replaceable(path: &Path) -> Result<(), CommitError> {
+    match fs::symlink_metadata(path) {
+        Ok(metadata) if !metadata.is_file() => Err(CommitError::NotAFile {
+            path: path.to_owned(),
+            what: describe(metadata.file_type()),
+        }),
+        _ => Ok(()),
     }
+}
+
+/// The list of temporary files in progress, emptied and held: no output
+/// can start or be put in place while it lives.
+#[must_use = "outputs can start and be committed again once it is dropped"]
+pub struct Abandoned {
+    _held: MutexGuard<'static, Vec<PathBuf>>,
+}
+
+/// Removes every temporary output file of this process, once a commit
+/// under way has ended. For a process about to exit on a signal, which
+/// keeps the returned guard until it has exited.
+pub fn abandon_in_progress() -> Abandoned {
+    let mut in_progress = in_progress();
+    for path in in_progress.drain(..) {
+        // Gone already is as good as removed.
+        let _ = fs::remove_file(&path);
+    }
+    Abandoned { _held: in_progress }
+}
+
+/// Removes the temporary output files in `dir` that no process is writing:
+/// regular files named `.ossify-…` whose lock can be taken, left by a
+/// process that ended without cleaning up (killed with SIGKILL, say).
+/// Best effort: one that cannot be opened or removed (another user's, in
+/// a shared directory) stays. Returns how many were removed.
+pub fn remove_stale(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            entry
+                .file_name()
+                .as_encoded_bytes()
+                .starts_with(TEMP_PREFIX.as_bytes())
+        })
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
+        .filter(|entry| remove_if_unlocked(&entry.path()))
+        .count()
+}
+
+/// Removes `path` if its lock can be taken, while holding it: a creator
+/// that locks it next finds it unlinked.
+fn remove_if_unlocked(path: &Path) -> bool {
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    file.try_lock().is_ok() && fs::remove_file(path).is_ok()
 }
 
 /// 0644 less the umask, as `File::create` would give.
@@ -162,12 +321,27 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// A buffered writer over an [`AtomicFile`], the usual way to fill one.
 pub fn buffered(file: AtomicFile) -> BufWriter<AtomicFile> {
-    BufWriter::with_capacity(256 * 1024, file)
+    BufWriter::with_capacity(BUFFER, file)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn pending(target: &Path, contents: &[u8]) -> Pending {
+        let mut file = AtomicFile::create(target).unwrap();
+        file.write_all(contents).unwrap();
+        file.finish().unwrap()
+    }
 
     #[test]
     fn nothing_appears_until_commit_and_nothing_remains_after_a_drop() {
@@ -177,18 +351,76 @@ mod tests {
         file.write_all(b"half").unwrap();
         assert!(!target.exists());
         drop(file);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!(names(dir.path()).is_empty());
 
-        let mut file = AtomicFile::create(&target).unwrap();
-        file.write_all(b"whole").unwrap();
-        let finished = file.commit().unwrap();
-        assert_eq!(std::fs::read(&target).unwrap(), b"whole");
-        assert_eq!(finished.size, 5);
+        let finished = pending(&target, b"whole");
+        assert!(!target.exists());
+        drop(finished);
+        assert!(names(dir.path()).is_empty());
+
+        let whole = pending(&target, b"whole");
+        assert_eq!(whole.file().size, 5);
         // `printf whole | sha256sum`
         assert_eq!(
-            finished.sha256,
+            whole.file().sha256,
             "5d5766cf2d78701614200418ee1450690d9af12c84d52545e4802f001ad53099"
         );
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        commit(vec![whole], None).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"whole");
+        assert_eq!(names(dir.path()), ["out.img"]);
+    }
+
+    #[test]
+    fn a_commit_replaces_the_manifest_last_and_moves_nothing_if_a_path_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("m.json");
+        fs::write(&manifest, "old manifest").unwrap();
+        fs::write(dir.path().join("a"), "old a").unwrap();
+        fs::create_dir(dir.path().join("b")).unwrap();
+
+        let outputs = vec![
+            pending(&dir.path().join("a"), b"new a"),
+            pending(&dir.path().join("b"), b"new b"),
+        ];
+        let error = commit(outputs, Some(pending(&manifest, b"new manifest"))).unwrap_err();
+        assert!(
+            error.to_string().contains("b: it is a directory"),
+            "{error}"
+        );
+        assert_eq!(fs::read(dir.path().join("a")).unwrap(), b"old a");
+        assert_eq!(fs::read(&manifest).unwrap(), b"old manifest");
+        assert_eq!(names(dir.path()), ["a", "b", "m.json"]);
+
+        fs::remove_dir(dir.path().join("b")).unwrap();
+        let outputs = vec![
+            pending(&dir.path().join("a"), b"new a"),
+            pending(&dir.path().join("b"), b"new b"),
+        ];
+        commit(outputs, Some(pending(&manifest, b"new manifest"))).unwrap();
+        assert_eq!(fs::read(dir.path().join("b")).unwrap(), b"new b");
+        assert_eq!(fs::read(&manifest).unwrap(), b"new manifest");
+        assert_eq!(names(dir.path()), ["a", "b", "m.json"]);
+    }
+
+    #[test]
+    fn only_unlocked_temporary_files_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".ossify-stale");
+        fs::write(&stale, "left by a killed build").unwrap();
+        let held = dir.path().join(".ossify-held");
+        fs::write(&held, "another build's").unwrap();
+        let lock = File::open(&held).unwrap();
+        lock.lock().unwrap();
+        fs::create_dir(dir.path().join(".ossify-dir")).unwrap();
+        fs::write(dir.path().join("ossify-output"), "an output").unwrap();
+        let mut writing = AtomicFile::create(&dir.path().join("out")).unwrap();
+        writing.write_all(b"in progress").unwrap();
+
+        assert_eq!(remove_stale(dir.path()), 1);
+        assert!(!stale.exists());
+        assert!(held.exists());
+        assert_eq!(names(dir.path()).len(), 4, "{:?}", names(dir.path()));
+        commit(vec![writing.finish().unwrap()], None).unwrap();
+        assert_eq!(fs::read(dir.path().join("out")).unwrap(), b"in progress");
     }
 }

@@ -1,9 +1,11 @@
 //! Output formats by their LinuxKit names, the files each one writes, and
-//! writing them: atomically ([`atomic`]), with a [`manifest`] of digests.
+//! writing them to their [`destination`]: all together or not at all
+//! ([`atomic`]), with a [`manifest`] of digests.
 
 pub mod atomic;
 mod boot;
 mod bootable;
+pub mod destination;
 mod disk;
 mod efi;
 mod iso;
@@ -26,8 +28,9 @@ use crate::write::partition::PartitionError;
 use crate::write::raw_image::ConvertError;
 use crate::write::uki::UkiError;
 use crate::write::{self, WriteError};
-use atomic::{AtomicFile, Finished};
+use atomic::{AtomicFile, CommitError, Finished, Pending};
 use bootable::Bootable;
+pub use destination::{Destination, Name, Stream, Target, TargetWriter, Unstreamable};
 
 /// An output format, named as `linuxkit build --format` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -101,6 +104,17 @@ const FORMATS: &[(Format, &str, &[&str])] = &[
     (Format::Rpi3, "rpi3", &[".tar"]),
     (Format::Uki, "uki", &[".efi"]),
 ];
+
+/// The longest suffix a format or the manifest adds to a build's name.
+pub(crate) fn longest_suffix() -> usize {
+    FORMATS
+        .iter()
+        .flat_map(|(_, _, suffixes)| suffixes.iter())
+        .chain([&".manifest.json"])
+        .map(|suffix| suffix.len())
+        .max()
+        .unwrap_or_default()
+}
 
 impl Format {
     fn entry(self) -> &'static (Format, &'static str, &'static [&'static str]) {
@@ -191,55 +205,6 @@ fn supported_names() -> String {
         .join(", ")
 }
 
-/// Where the outputs of a build go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Destination {
-    /// Files named `<name>…` in a directory, as LinuxKit names them.
-    Directory { dir: PathBuf, name: String },
-    /// One format's single output file, given with `-o FILE`.
-    File(PathBuf),
-    /// A tar stream on standard output, `-o -`.
-    Stdout,
-}
-
-impl Destination {
-    /// The path of the output file of `format` whose LinuxKit name is
-    /// `file_name`.
-    fn path(&self, file_name: &str) -> PathBuf {
-        match self {
-            Destination::Directory { dir, .. } => dir.join(file_name),
-            Destination::File(path) => path.clone(),
-            Destination::Stdout => PathBuf::from("-"),
-        }
-    }
-
-    /// The base name outputs are named after.
-    pub fn name(&self) -> String {
-        match self {
-            Destination::Directory { name, .. } => name.clone(),
-            Destination::File(path) => path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            Destination::Stdout => "-".to_owned(),
-        }
-    }
-
-    /// Where the build manifest goes: `<dir>/<name>.manifest.json`, or
-    /// `FILE.manifest.json` beside `-o FILE`; nowhere for stdout.
-    pub fn manifest_path(&self) -> Option<PathBuf> {
-        match self {
-            Destination::Directory { dir, name } => Some(dir.join(format!("{name}.manifest.json"))),
-            Destination::File(path) => {
-                let mut manifest = path.clone().into_os_string();
-                manifest.push(".manifest.json");
-                Some(PathBuf::from(manifest))
-            }
-            Destination::Stdout => None,
-        }
-    }
-}
-
 /// Writing an output failed.
 #[derive(Debug, Error)]
 pub enum OutputError {
@@ -261,6 +226,10 @@ pub enum OutputError {
     Bootloader(#[from] BootloaderError),
     #[error("format {0} is not supported yet; this version writes: {list}", list = supported_names())]
     Unsupported(Format),
+    #[error(transparent)]
+    Unstreamable(#[from] Unstreamable),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
 }
 
 /// Writing one format's bytes failed.
@@ -315,41 +284,132 @@ pub struct BootOptions<'a> {
     pub disk_size: Option<u64>,
 }
 
-/// Writes `tree` in every format of `formats` to `destination`. Dates are
-/// clamped to `source_date_epoch`. The tree is consumed: formats built
-/// from an initrd take the boot files out of it, after the formats that
-/// hold the whole tree are written.
+/// The outputs of a build, complete in temporary files beside their final
+/// paths; [`Staged::commit`] puts them in place with their manifest.
+/// Dropped uncommitted, they are removed and the destination is unchanged.
+pub struct Staged {
+    files: Vec<(Format, Pending)>,
+    manifest: Option<PathBuf>,
+}
+
+impl Staged {
+    /// Every output file, as it will be once committed.
+    pub fn written(&self) -> Vec<Written> {
+        self.files
+            .iter()
+            .map(|(format, pending)| Written {
+                format: *format,
+                file: pending.file().clone(),
+            })
+            .collect()
+    }
+
+    /// Puts every output in place, then `manifest` at the destination's
+    /// manifest path, in one step ([`atomic::commit`]).
+    pub fn commit(self, manifest: &[u8]) -> Result<(), OutputError> {
+        let manifest = match &self.manifest {
+            Some(path) => Some(stage_file(path, |out| copy(&mut &manifest[..], out))?),
+            None => None,
+        };
+        let outputs = self.files.into_iter().map(|(_, file)| file).collect();
+        Ok(atomic::commit(outputs, manifest)?)
+    }
+}
+
+/// Writes `tree` in every format of `formats` to `destination`: streamed,
+/// or staged for a commit. Dates are clamped to `source_date_epoch`. The
+/// tree is consumed: formats built from an initrd take the boot files out
+/// of it, after the formats that hold the whole tree are written.
 pub fn write_all(
-    mut tree: Tree,
+    tree: Tree,
     formats: &[Format],
     destination: &Destination,
     source_date_epoch: u64,
     boot_options: &BootOptions<'_>,
-) -> Result<Vec<Written>, OutputError> {
+) -> Result<Staged, OutputError> {
     check_supported(formats)?;
-    let name = destination.name();
+    let files = match destination {
+        Destination::Output(Target::Stream(stream)) => {
+            write_stream(&tree, formats, stream, source_date_epoch)?;
+            Vec::new()
+        }
+        Destination::Output(Target::File(path)) => write_files(
+            tree,
+            formats,
+            &Files {
+                path: &|_| path.clone(),
+                dir: destination::parent(path),
+                name: &destination.name(),
+            },
+            source_date_epoch,
+            boot_options,
+        )?,
+        Destination::Directory { dir, name } => write_files(
+            tree,
+            formats,
+            &Files {
+                path: &|file_name| dir.join(file_name),
+                dir,
+                name: name.as_str(),
+            },
+            source_date_epoch,
+            boot_options,
+        )?,
+    };
+    Ok(Staged {
+        files,
+        manifest: destination.manifest_path(),
+    })
+}
+
+/// Writes `tree` as a tar into `stream`, the one format that streams.
+fn write_stream(
+    tree: &Tree,
+    formats: &[Format],
+    stream: &Stream,
+    source_date_epoch: u64,
+) -> Result<(), OutputError> {
+    if let Some(&format) = formats.iter().find(|f| **f != Format::Tar) {
+        return Err(Unstreamable {
+            format,
+            stream: stream.clone(),
+        }
+        .into());
+    }
+    let mut out = TargetWriter::open(&Target::Stream(stream.clone()))?;
+    write::tar::write(tree, &mut out, source_date_epoch).map_err(|source| OutputError::Format {
+        path: stream.arg().to_owned(),
+        source: source.into(),
+    })?;
+    out.finish()
+}
+
+/// Where the output files of a build go.
+struct Files<'a> {
+    /// The path of the output whose LinuxKit file name is given.
+    path: &'a dyn Fn(&str) -> PathBuf,
+    /// The directory they are in, where scratch files go too.
+    dir: &'a Path,
+    /// The base name outputs are named after.
+    name: &'a str,
+}
+
+/// Writes every format of `formats` into temporary files beside `files`.
+fn write_files(
+    mut tree: Tree,
+    formats: &[Format],
+    files: &Files<'_>,
+    source_date_epoch: u64,
+    boot_options: &BootOptions<'_>,
+) -> Result<Vec<(Format, Pending)>, OutputError> {
+    let name = files.name;
     let mut written = Vec::new();
     if formats.contains(&Format::Tar) {
-        if *destination == Destination::Stdout {
-            let mut stdout = write::tar::write(&tree, io::stdout().lock(), source_date_epoch)
-                .map_err(|source| OutputError::Format {
-                    path: "-".into(),
-                    source: source.into(),
-                })?;
-            stdout.flush().map_err(|source| OutputError::Io {
-                path: "-".into(),
-                source,
-            })?;
-            return Ok(written);
-        }
-        let path = destination.path(&Format::Tar.file_names(&name)[0]);
-        let file = write_file(&path, |out| {
+        let path = (files.path)(&Format::Tar.file_names(name)[0]);
+        let file = stage_file(&path, |out| {
             write::tar::write(&tree, out, source_date_epoch).map(drop)
         })?;
-        written.push(Written {
-            format: Format::Tar,
-            file,
-        });
+        written.push((Format::Tar, file));
     }
     let initrd_formats: Vec<Format> = formats
         .iter()
@@ -359,13 +419,9 @@ pub fn write_all(
     if initrd_formats.is_empty() {
         return Ok(written);
     }
-    let scratch = destination
-        .path("")
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let scratch = files.dir;
     let io_error = |source| OutputError::Io {
-        path: scratch.clone(),
+        path: scratch.to_owned(),
         source,
     };
     let boot = boot::split(&mut tree).map_err(io_error)?;
@@ -374,7 +430,7 @@ pub fn write_all(
     {
         return Err(OutputError::NoKernel(*format));
     }
-    let mut initrd = initrd(&tree, &boot.ucode, &scratch, source_date_epoch)?;
+    let mut initrd = initrd(&tree, &boot.ucode, scratch, source_date_epoch)?;
     drop(tree);
     let initrd_len = initrd.stream_position().map_err(io_error)?;
     let mut initrd_bytes = Vec::new();
@@ -385,7 +441,7 @@ pub fn write_all(
     let cmdline = String::from_utf8_lossy(&boot.cmdline);
     let bootable = boot_options.bootloader.map(|bootloader| {
         Bootable::new(
-            &name,
+            name,
             &boot.kernel,
             &initrd_bytes,
             &cmdline,
@@ -396,34 +452,33 @@ pub fn write_all(
     });
     let mut disks = bootable
         .as_ref()
-        .map(|system| disk::Disks::new(system, boot_options.disk_size, &scratch));
+        .map(|system| disk::Disks::new(system, boot_options.disk_size, scratch));
     for format in initrd_formats {
-        let names = format.file_names(&name);
+        let names = format.file_names(name);
         initrd.rewind().map_err(io_error)?;
         if format.needs_bootloader() {
             let (Some(system), Some(disks)) = (&bootable, &mut disks) else {
                 return Err(OutputError::NoBootloader(format));
             };
-            let path = destination.path(&names[0]);
-            let file = write_file(&path, |out| {
-                write_bootable(system, disks, format, &scratch, out)
+            let file = stage_file(&(files.path)(&names[0]), |out| {
+                write_bootable(system, disks, format, scratch, out)
             })?;
-            written.push(Written { format, file });
+            written.push((format, file));
         } else if format == Format::KernelInitrd {
             // LinuxKit writes only the parts that are not empty.
             if !boot.kernel.is_empty() {
-                let file = write_file(&destination.path(&names[0]), |out| {
+                let file = stage_file(&(files.path)(&names[0]), |out| {
                     copy(&mut &boot.kernel[..], out)
                 })?;
-                written.push(Written { format, file });
+                written.push((format, file));
             }
-            let file = write_file(&destination.path(&names[1]), |out| copy(&mut initrd, out))?;
-            written.push(Written { format, file });
+            let file = stage_file(&(files.path)(&names[1]), |out| copy(&mut initrd, out))?;
+            written.push((format, file));
             if !boot.cmdline.is_empty() {
-                let file = write_file(&destination.path(&names[2]), |out| {
+                let file = stage_file(&(files.path)(&names[2]), |out| {
                     copy(&mut &boot.cmdline[..], out)
                 })?;
-                written.push(Written { format, file });
+                written.push((format, file));
             }
         } else {
             let mut bundle = Tree::new(source_date_epoch);
@@ -438,10 +493,10 @@ pub fn write_all(
             }
             let blob = bundle.store(&mut initrd, initrd_len).map_err(io_error)?;
             add_file(&mut bundle, "initrd.img", blob, source_date_epoch);
-            let file = write_file(&destination.path(&names[0]), |out| {
+            let file = stage_file(&(files.path)(&names[0]), |out| {
                 write::tar::write(&bundle, out, source_date_epoch).map(drop)
             })?;
-            written.push(Written { format, file });
+            written.push((format, file));
         }
     }
     Ok(written)
@@ -579,16 +634,12 @@ fn copy(from: &mut impl Read, to: &mut dyn Write) -> Result<(), WriteError> {
         .map_err(|e| WriteError::io(b"", e))
 }
 
-/// Writes `bytes` to `path` atomically.
-pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<Finished, OutputError> {
-    write_file(path, |out| copy(&mut &bytes[..], out))
-}
-
-/// Writes one output file atomically through `fill`.
-fn write_file<E: Into<FormatError>>(
+/// Writes one output file through `fill` into a temporary file beside
+/// `path`, ready for its commit.
+fn stage_file<E: Into<FormatError>>(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
-) -> Result<Finished, OutputError> {
+) -> Result<Pending, OutputError> {
     let io_error = |source| OutputError::Io {
         path: path.to_owned(),
         source,
@@ -599,7 +650,7 @@ fn write_file<E: Into<FormatError>>(
         source: source.into(),
     })?;
     let file = out.into_inner().map_err(|e| io_error(e.into_error()))?;
-    file.commit().map_err(io_error)
+    file.finish().map_err(io_error)
 }
 
 /// The initrd: microcode, then the tree as a gzip'd newc cpio, in an
