@@ -151,7 +151,7 @@ fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
         })?,
     )
     .with_progress(Arc::new(Downloads::new(&progress)));
-    for resolved in resolver.resolve(&references)? {
+    for resolved in resolver.resolve(&references)?.images {
         println!("{}", resolved.pinned());
     }
     Ok(ExitCode::SUCCESS)
@@ -164,7 +164,19 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
     };
     match command {
         CacheCommand::Ls { cache, json } => {
-            let images = cache.open()?.list()?;
+            let (images, incomplete): (Vec<_>, Vec<_>) = cache
+                .existing()?
+                .list()?
+                .into_iter()
+                .partition(|i| i.missing.is_none());
+            for image in &incomplete {
+                let missing = image.missing.as_ref().expect("partitioned on it");
+                eprintln!(
+                    "warning: {} is incomplete (blob {missing} is missing) and not listed: \
+                     `ossify pull {0}` fetches it, `ossify cache rm {0}` forgets it",
+                    image.name
+                );
+            }
             if *json {
                 let list: Vec<_> = images
                     .iter()
@@ -191,7 +203,7 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
             }
         }
         CacheCommand::Rm { cache, references } => {
-            let store = cache.open()?;
+            let store = cache.existing()?;
             let mut missing = Vec::new();
             for r in references {
                 if !store.remove(&parse(r)?)? {
@@ -202,7 +214,7 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("not in the cache: {}", missing.join(", "));
             }
         }
-        CacheCommand::Clean { cache } => cache.open()?.clean()?,
+        CacheCommand::Clean { cache } => cache.existing()?.clean()?,
         CacheCommand::Import { cache, path } => {
             let names = cache
                 .open()?
@@ -216,7 +228,7 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
             cache,
             reference,
             output,
-        } => cache.open()?.export(&parse(reference)?, output)?,
+        } => cache.existing()?.export(&parse(reference)?, output)?,
     }
     Ok(ExitCode::SUCCESS)
 }
