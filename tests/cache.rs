@@ -412,6 +412,27 @@ fn only_the_complete_platforms_of_an_index_are_listed_and_exported() {
     )));
 }
 
+#[test]
+fn a_build_refuses_a_cached_blob_that_is_not_a_regular_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config, layers) = cache_with_image(dir.path());
+    let blob = cache
+        .join("blobs/sha256")
+        .join(layers[1].digest().trim_start_matches("sha256:"));
+    std::fs::remove_file(&blob).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &blob).unwrap();
+    let output = run_within_deadline(&mut build_command(dir.path(), &cache, &config));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).ends_with(&format!(
+            "error: {} is a symbolic link, not a regular file; an image layout holds only regular files\n",
+            blob.display()
+        )),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
 /// `ossify cache import PATH` into a fresh cache under `dir`, within 30 s.
 fn import(dir: &Path, path: &Path) -> Output {
     run_within_deadline(

@@ -421,15 +421,31 @@ fn a_killed_pull_leaves_no_name_and_the_next_pull_sweeps_its_partial_file() {
 }
 
 #[test]
-fn a_failed_pull_keeps_what_the_name_meant_before() {
-    let image = Image::serve();
+fn a_failed_pull_of_a_moved_tag_keeps_what_the_name_meant_before() {
+    let mut layout = Layout::new();
+    let arch = Platform::host().architecture;
+    let old = layout.image(
+        arch.as_str(),
+        &[LayerBlob::plain(layer_tar(&[("v", b"1\n")]))],
+    );
+    let new_layer = LayerBlob::plain(layer_tar(&[("v", b"2\n")]));
+    let new = layout.image(arch.as_str(), std::slice::from_ref(&new_layer));
+    layout.name(old, "1");
+    layout.name(new, "2");
+    let registry = FakeRegistry::serve(layout);
+    let reference = format!("{}/test/app:1", registry.addr);
     let (_dir, cache) = cache_dir();
-    let (output, _) = pull(&cache, &image.reference, &[]);
+    let (output, _) = pull(&cache, &reference, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
-    let index = std::fs::read(cache.join("index.json")).unwrap();
+    let index = std::fs::read_to_string(cache.join("index.json")).unwrap();
 
-    image.registry.fault("manifests/1", Fault::Status(500));
-    let (output, _) = pull(&cache, &image.reference, &["--pull"]);
+    registry.move_tag("1", "2");
+    registry.fault(&format!("blobs/{}", new_layer.digest()), Fault::Status(404));
+    let (output, _) = pull(&cache, &reference, &["--pull"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert_eq!(std::fs::read(cache.join("index.json")).unwrap(), index);
+    assert_eq!(
+        std::fs::read_to_string(cache.join("index.json")).unwrap(),
+        index,
+        "the name moved to an image whose layer is missing"
+    );
 }

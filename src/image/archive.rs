@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::limit::Limit;
 use super::manifest::{DOCKER_MANIFEST, Document, descriptor, descriptor_digest};
-use super::store::{BlobState, MAX_NESTING, REF_NAME, Store};
+use super::store::{BlobState, MAX_NESTING, REF_NAME, Store, open_regular};
 use super::{Digest, Error, Reference};
 
 /// The annotation docker and containerd use for a full image name, where
@@ -400,37 +400,6 @@ impl Source {
             }
         }
     }
-}
-
-/// Opens a file of a layout directory, which must be a regular file: a
-/// symlink could point at `/dev/zero` or outside the layout. `None` when
-/// there is no such file.
-fn open_regular(path: &Path) -> Result<Option<File>, Error> {
-    let metadata = match fs::symlink_metadata(path) {
-        Ok(metadata) => metadata,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let file_type = metadata.file_type();
-    if !file_type.is_file() {
-        use std::os::unix::fs::FileTypeExt;
-        let kind = if file_type.is_symlink() {
-            "a symbolic link"
-        } else if file_type.is_dir() {
-            "a directory"
-        } else if file_type.is_fifo() {
-            "a FIFO"
-        } else if file_type.is_socket() {
-            "a socket"
-        } else {
-            "a device"
-        };
-        return Err(Error::NotRegularFile {
-            path: path.to_owned(),
-            kind,
-        });
-    }
-    File::open(path).map(Some).map_err(|e| Error::io(path, e))
 }
 
 /// Reads a whole metadata file, no larger than a document may be.

@@ -29,14 +29,14 @@ pub enum Error {
     NotFound {
         reference: String,
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
 
     #[error("authentication required for {host} (check docker login / REGISTRY_AUTH_FILE)")]
     AuthRequired {
         host: String,
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
 
     #[error("image {reference} is not in the cache and --offline forbids fetching it")]
@@ -64,7 +64,7 @@ pub enum Error {
         host: String,
         what: String,
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
 
     #[error("content for {expected} hashes to {actual}; it was discarded")]

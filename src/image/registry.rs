@@ -136,7 +136,7 @@ impl Fetch<'_> {
         Error::Fetch {
             host: self.remote.host.clone(),
             what: self.what.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 }
@@ -307,12 +307,12 @@ impl Registry {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 Attempt::Fail(Error::AuthRequired {
                     host,
-                    source: reason,
+                    source: Box::new(reason),
                 })
             }
             StatusCode::NOT_FOUND if fetch.is_manifest() => Attempt::Fail(Error::NotFound {
                 reference: fetch.remote.name.clone(),
-                source: reason,
+                source: Box::new(reason),
             }),
             StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => Attempt::Retry(reason),
             status if status.is_server_error() => Attempt::Retry(reason),
@@ -379,7 +379,7 @@ impl Registry {
             Err(e) => {
                 return Err(Attempt::Fail(Error::AuthRequired {
                     host: remote.host.clone(),
-                    source: FetchError::Authentication(e),
+                    source: Box::new(FetchError::Authentication(e)),
                 }));
             }
         };

@@ -177,10 +177,8 @@ impl Store {
     /// Hashes a cached blob; a corrupt one is deleted so it is fetched again.
     pub fn check_blob(&self, digest: &Digest) -> Result<BlobState, Error> {
         let path = self.blob_path(digest);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BlobState::Missing),
-            Err(e) => return Err(Error::io(&path, e)),
+        let Some(file) = open_regular(&path)? else {
+            return Ok(BlobState::Missing);
         };
         let (actual, _) = digest_reader(file).map_err(|e| Error::io(&path, e))?;
         if &actual == digest {
@@ -194,11 +192,8 @@ impl Store {
     /// if the content does not match `digest`: callers must read to EOF
     /// before trusting what they read.
     pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader, Error> {
-        let path = self.blob_path(digest);
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::BlobMissing(digest.clone()),
-            _ => Error::io(&path, e),
-        })?;
+        let file = open_regular(&self.blob_path(digest))?
+            .ok_or_else(|| Error::BlobMissing(digest.clone()))?;
         Ok(BlobReader {
             file,
             expected: digest.clone(),
@@ -700,6 +695,36 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
         .as_ref()?
         .get(REF_NAME)
         .map(String::as_str)
+}
+
+/// Opens a file of an image layout (the cache, or one being imported),
+/// which must be a regular file: a symlink could point at `/dev/zero` or
+/// out of the layout, a FIFO could block forever. `None` when there is no
+/// such file.
+pub(crate) fn open_regular(path: &Path) -> Result<Option<File>, Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let file_type = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata.file_type(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let kind = if file_type.is_file() {
+        return File::open(path).map(Some).map_err(|e| Error::io(path, e));
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    Err(Error::NotRegularFile {
+        path: path.to_owned(),
+        kind,
+    })
 }
 
 fn is_partial(path: &Path) -> bool {

@@ -48,6 +48,8 @@ struct Rule {
 
 struct Shared {
     layout: Layout,
+    /// Tags served as another tag of the layout names.
+    moved: Mutex<Vec<(String, String)>>,
     rules: Mutex<Vec<Rule>>,
     /// The path of every request, in order.
     requests: Mutex<Vec<String>>,
@@ -71,6 +73,7 @@ impl FakeRegistry {
         let addr = listener.local_addr().unwrap().to_string();
         let shared = Arc::new(Shared {
             layout,
+            moved: Mutex::new(Vec::new()),
             rules: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             flood: AtomicU64::new(0),
@@ -106,6 +109,13 @@ impl FakeRegistry {
             fault,
             remaining,
         });
+    }
+
+    /// Serves `tag` as the image the layout names `to`, as a registry does
+    /// after a push moved the tag.
+    pub fn move_tag(&self, tag: &str, to: &str) {
+        let mut moved = self.shared.moved.lock().unwrap();
+        moved.push((tag.to_owned(), to.to_owned()));
     }
 
     /// Serves everything normally from now on.
@@ -276,8 +286,13 @@ impl Shared {
         })
     }
 
-    /// The digest the layout names `tag`.
+    /// The digest the layout names `tag`, or the tag it was moved to.
     fn tagged(&self, tag: &str) -> Option<Digest> {
+        let moved = self.moved.lock().unwrap();
+        let tag = moved
+            .iter()
+            .find(|(from, _)| from == tag)
+            .map_or(tag, |(_, to)| to.as_str());
         let index = std::fs::read(self.layout.path().join("index.json")).ok()?;
         let index: Value = serde_json::from_slice(&index).ok()?;
         let descriptor = index["manifests"].as_array()?.iter().find(|d| {
