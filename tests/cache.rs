@@ -29,6 +29,11 @@ const CONFIG: &str = "init:\n  - localhost/test/init:1\n";
 /// A layout holding one image named [`IMAGE`] with two layers; returns
 /// it with the layers.
 fn layout() -> (Layout, Vec<LayerBlob>) {
+    layout_with_tool(20_000)
+}
+
+/// [`layout`], with a `bin/tool` of `size` bytes in the second layer.
+fn layout_with_tool(size: usize) -> (Layout, Vec<LayerBlob>) {
     let mut layout = Layout::new();
     let layers = vec![
         LayerBlob::gzip(
@@ -38,7 +43,7 @@ fn layout() -> (Layout, Vec<LayerBlob>) {
         ),
         LayerBlob::plain(
             LayerBuilder::new()
-                .file("bin/tool", &[7u8; 20_000], 0o755)
+                .file("bin/tool", &vec![7u8; size], 0o755)
                 .finish(),
         ),
     ];
@@ -49,7 +54,14 @@ fn layout() -> (Layout, Vec<LayerBlob>) {
 
 /// A cache under `dir` holding [`IMAGE`], and a config that uses it.
 fn cache_with_image(dir: &Path) -> (PathBuf, PathBuf, Vec<LayerBlob>) {
-    let (layout, layers) = layout();
+    cache_with(dir, layout())
+}
+
+/// A cache under `dir` holding the image of `layout`, and a config.
+fn cache_with(
+    dir: &Path,
+    (layout, layers): (Layout, Vec<LayerBlob>),
+) -> (PathBuf, PathBuf, Vec<LayerBlob>) {
     let cache = dir.join("cache");
     Store::open(&cache).unwrap().import(layout.path()).unwrap();
     let config = dir.join("config.yml");
@@ -170,10 +182,28 @@ fn run_within_deadline(command: &mut Command) -> Output {
 #[test]
 fn cache_clean_waits_until_a_build_has_read_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let (cache, config, _) = cache_with_image(dir.path());
-    let mut build = Watched::spawn(&mut build_command(dir.path(), &cache, &config));
-    build.wait_for("assembling the root filesystem");
-    build.signal(libc::SIGSTOP);
+    // A 32 MiB file: assembly takes long enough to be caught in the act.
+    let (cache, config, _) = cache_with(dir.path(), layout_with_tool(32 << 20));
+    let held_by_build = || {
+        let probe = std::fs::File::open(cache.join("gc.lock")).unwrap();
+        matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    };
+    // Stop the build as it starts assembling: it must hold the cache lock
+    // then. (Should it have finished assembling before the stop, try again.)
+    let mut caught = None;
+    for _ in 0..5 {
+        let mut build = Watched::spawn(&mut build_command(dir.path(), &cache, &config));
+        build.wait_for("assembling the root filesystem");
+        build.signal(libc::SIGSTOP);
+        if held_by_build() {
+            caught = Some(build);
+            break;
+        }
+        build.signal(libc::SIGCONT);
+        let (built, log) = build.finish();
+        assert!(built, "{log}");
+    }
+    let build = caught.expect("the build never held the cache lock while assembling");
 
     let mut clean = Watched::spawn(ossify().args(["cache", "clean", "--cache-dir"]).arg(&cache));
     clean.wait_for(&format!(
@@ -593,9 +623,7 @@ fn an_import_names_nothing_unless_every_image_is_complete() {
     assert_eq!(
         error.to_string(),
         format!(
-            "image localhost/test/second:1 is incomplete in the cache: blob {} is missing \
-             (`ossify pull localhost/test/second:1` fetches it, \
-             `ossify cache rm localhost/test/second:1` forgets the image)",
+            "image localhost/test/second:1 lacks blob {}, which the layout or archive does not hold",
             absent.digest()
         )
     );

@@ -114,7 +114,7 @@ impl Store {
             let limit = Limit::Document(Some(descriptor.size()));
             self.import_tree(source, &root, limit, 0, &mut seen)?;
             if let Some(missing) = self.holding(&root).missing {
-                return Err(Error::Incomplete {
+                return Err(Error::IncompleteImport {
                     reference: reference.to_string(),
                     missing,
                 });

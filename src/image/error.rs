@@ -51,6 +51,9 @@ pub enum Error {
     )]
     Incomplete { reference: String, missing: Digest },
 
+    #[error("image {reference} lacks blob {missing}, which the layout or archive does not hold")]
+    IncompleteImport { reference: String, missing: Digest },
+
     #[error("image {reference} has no manifest for {platform} (it has: {available})")]
     NoMatchingPlatform {
         reference: String,
