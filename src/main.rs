@@ -164,18 +164,16 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
     };
     match command {
         CacheCommand::Ls { cache, json } => {
-            let (images, incomplete): (Vec<_>, Vec<_>) = cache
-                .existing()?
-                .list()?
-                .into_iter()
-                .partition(|i| i.missing.is_none());
-            for image in &incomplete {
-                let missing = image.missing.as_ref().expect("partitioned on it");
-                eprintln!(
-                    "warning: {} is incomplete (blob {missing} is missing) and not listed: \
-                     `ossify pull {0}` fetches it, `ossify cache rm {0}` forgets it",
-                    image.name
-                );
+            let mut images = Vec::new();
+            for image in cache.existing()?.list()? {
+                match &image.missing {
+                    Some(missing) => eprintln!(
+                        "warning: {} is incomplete (blob {missing} is missing) and not listed: \
+                         `ossify pull {0}` fetches it, `ossify cache rm {0}` forgets it",
+                        image.name
+                    ),
+                    None => images.push(image),
+                }
             }
             if *json {
                 let list: Vec<_> = images
