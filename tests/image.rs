@@ -1,6 +1,8 @@
 //! Image resolution against a real registry on 127.0.0.1: pulls by tag and
 //! digest, multi-arch indexes, compression, cache-only resolution, mirrors,
-//! tampering, and moving images in and out of the cache.
+//! tampering, and moving images in and out of the cache. The tests that
+//! need Debian's `docker-registry` and skopeo are in the heavy tier
+//! (`#[ignore]`, run by scripts/test.sh); the rest need nothing but Rust.
 
 #[allow(
     dead_code,
@@ -424,7 +426,7 @@ fn export_then_import_round_trips_and_skopeo_reads_the_cache() {
         .arg(format!("oci:{}:{target}", store.dir().display()))
         .arg(format!("oci:{}:{target}", copy.display()))
         .output()
-        .unwrap();
+        .expect("skopeo is missing: install it with `apt-get install skopeo`");
     assert!(
         skopeo.status.success(),
         "{}",
