@@ -12,7 +12,9 @@ use thiserror::Error;
 use crate::assemble::{self, ImageConfig, ImageError, Images, files::Host, go_json};
 use crate::bootloader::Bootloader;
 use crate::config::{Config, Located};
-use crate::image::{self, Progress, Reference, ResolvedImage, Resolver, Store};
+use crate::image::{
+    self, Policy, Progress, Reference, ResolvedImage, ResolvedImages, Resolver, Store, StoreGuard,
+};
 use crate::output::manifest::{
     FileName, HostFileRecord, ImageRecord, Manifest, OutputRecord, VERSION,
 };
@@ -77,6 +79,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         references,
         boot_image,
         resolved,
+        cache_lock,
         store,
         resolver,
     } = resolve(config, request, with_boot_image)?;
@@ -139,6 +142,8 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         host,
     };
     let root = assemble::assemble(config, &images, &options)?;
+    // The last blob has been read: `cache rm` and `clean` may go on.
+    drop(cache_lock);
 
     let names: Vec<&str> = request.formats.iter().map(|f| f.name()).collect();
     (request.stage)(&format!("writing {}", names.join(", ")));
@@ -190,6 +195,8 @@ struct Resolution {
     boot_image: Option<(String, Reference)>,
     /// Each distinct image once, in the order first named.
     resolved: Vec<ResolvedImage>,
+    /// Keeps their blobs in the cache until the build has read them.
+    cache_lock: StoreGuard,
     store: Store,
     resolver: Resolver,
 }
@@ -208,19 +215,31 @@ fn resolve(
         None
     };
     references.extend(boot_image.clone());
-    let store = match &request.cache_dir {
-        Some(dir) => Store::open(dir)?,
-        None => Store::open(Store::default_dir()?)?,
+    let dir = match &request.cache_dir {
+        Some(dir) => dir.clone(),
+        None => Store::default_dir()?,
     };
+    // An offline build only reads: it creates no cache, and works on a
+    // read-only one.
+    let store = match request.resolve.policy {
+        Policy::Offline => Store::at(dir),
+        Policy::Cached | Policy::Pull => Store::open(dir)?,
+    };
+    let progress = Arc::clone(&request.progress);
+    let store = store.on_wait(move |message| progress.waiting(message));
     (request.stage)(&format!("resolving {} image(s)", references.len()));
     let unique: Vec<Reference> = dedup(references.iter().map(|(_, r)| r.clone()));
     let resolver = Resolver::new(store.clone(), request.resolve.clone())
         .with_progress(Arc::clone(&request.progress));
-    let resolved = resolver.resolve(&unique)?;
+    let ResolvedImages {
+        images: resolved,
+        lock: cache_lock,
+    } = resolver.resolve(&unique)?;
     Ok(Resolution {
         references,
         boot_image,
         resolved,
+        cache_lock,
         store,
         resolver,
     })

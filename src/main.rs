@@ -195,7 +195,7 @@ fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
         })?,
     )
     .with_progress(Arc::new(Downloads::new(&progress)));
-    for resolved in resolver.resolve(&references)? {
+    for resolved in resolver.resolve(&references)?.images {
         println!("{}", resolved.pinned());
     }
     Ok(ExitCode::SUCCESS)
@@ -208,7 +208,17 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
     };
     match command {
         CacheCommand::Ls { cache, json } => {
-            let images = cache.open()?.list()?;
+            let mut images = Vec::new();
+            for image in cache.existing()?.list()? {
+                match &image.missing {
+                    Some(missing) => eprintln!(
+                        "warning: {} is incomplete (blob {missing} is missing) and not listed: \
+                         `ossify pull {0}` fetches it, `ossify cache rm {0}` forgets it",
+                        image.name
+                    ),
+                    None => images.push(image),
+                }
+            }
             if *json {
                 let list: Vec<_> = images
                     .iter()
@@ -235,7 +245,7 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
             }
         }
         CacheCommand::Rm { cache, references } => {
-            let store = cache.open()?;
+            let store = cache.existing()?;
             let mut missing = Vec::new();
             for r in references {
                 if !store.remove(&parse(r)?)? {
@@ -246,7 +256,7 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("not in the cache: {}", missing.join(", "));
             }
         }
-        CacheCommand::Clean { cache } => cache.open()?.clean()?,
+        CacheCommand::Clean { cache } => cache.existing()?.clean()?,
         CacheCommand::Import { cache, path } => {
             let names = cache
                 .open()?
@@ -263,7 +273,7 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
         } => {
             let target = Target::from_arg(output).map_err(|e| UsageError(e.to_string()))?;
             let reference = parse(reference)?;
-            let store = cache.open()?;
+            let store = cache.existing()?;
             let mut out = TargetWriter::open(&target)?;
             store.export(&reference, &mut out, output)?;
             out.finish()?;

@@ -1,6 +1,8 @@
 //! Image resolution against a real registry on 127.0.0.1: pulls by tag and
 //! digest, multi-arch indexes, compression, cache-only resolution, mirrors,
-//! tampering, and moving images in and out of the cache.
+//! tampering, and moving images in and out of the cache. The tests that
+//! need Debian's `docker-registry` and skopeo are in the heavy tier
+//! (`#[ignore]`, run by scripts/test.sh); the rest need nothing but Rust.
 
 #[allow(
     dead_code,
@@ -59,7 +61,12 @@ fn reference(text: &str) -> Reference {
 fn resolve_with(store: &Store, options: Options, text: &str) -> Result<ResolvedImage, Error> {
     Resolver::new(store.clone(), options)
         .resolve(&[reference(text)])
-        .map(|mut images| images.remove(0))
+        .map(|mut resolved| resolved.images.remove(0))
+}
+
+/// The error with its causes, as `ossify` prints it.
+fn chain(error: Error) -> String {
+    format!("{:#}", anyhow::Error::from(error))
 }
 
 fn resolve(store: &Store, text: &str) -> Result<ResolvedImage, Error> {
@@ -106,6 +113,7 @@ fn digest_text(value: &Value) -> &str {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn pulls_by_tag_and_by_digest() {
     let registry = Registry::start();
     let layers = two_layers();
@@ -145,6 +153,7 @@ fn pulls_by_tag_and_by_digest() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn picks_the_platform_from_a_multi_arch_index() {
     let registry = Registry::start();
     let mut layout = Layout::new();
@@ -199,6 +208,7 @@ fn picks_the_platform_from_a_multi_arch_index() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn fetches_zstd_layers() {
     let registry = Registry::start();
     let layer = LayerBlob::zstd(layer_tar(&[("big", &vec![7u8; 100_000])]));
@@ -217,6 +227,7 @@ fn fetches_zstd_layers() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn a_cached_image_resolves_with_the_registry_gone() {
     let mut registry = Registry::start();
     let manifest = push_image(&registry, "test/cached:1", &two_layers());
@@ -231,7 +242,8 @@ fn a_cached_image_resolves_with_the_registry_gone() {
     let again = Resolver::new(store.clone(), Options::default())
         .with_progress(recorder.clone())
         .resolve(&[reference(&target), reference(&pinned)])
-        .unwrap();
+        .unwrap()
+        .images;
     assert_eq!(again[0].digest, first.digest);
     assert_eq!(again[1].layers, first.layers);
     assert!(recorder.started.lock().unwrap().is_empty());
@@ -271,6 +283,7 @@ fn offline_fails_clearly_for_a_missing_image() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn missing_images_and_tags_are_reported_as_not_found() {
     let registry = Registry::start();
     push_image(&registry, "test/present:1", &two_layers());
@@ -283,6 +296,7 @@ fn missing_images_and_tags_are_reported_as_not_found() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn a_mirror_serves_docker_hub_references() {
     let registry = Registry::start();
     let manifest = push_image(&registry, "library/hello:1", &two_layers());
@@ -301,6 +315,7 @@ fn a_mirror_serves_docker_hub_references() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn a_corrupt_cached_blob_is_detected_and_fetched_again() {
     let registry = Registry::start();
     let layers = two_layers();
@@ -351,6 +366,7 @@ fn a_corrupt_cached_blob_is_detected_and_fetched_again() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn wrong_content_from_a_registry_or_mirror_is_never_used() {
     let registry = Registry::start();
     let layers = two_layers();
@@ -371,9 +387,7 @@ fn wrong_content_from_a_registry_or_mirror_is_never_used() {
             },
         ),
     ] {
-        let error = resolve_with(&store, options, &target)
-            .unwrap_err()
-            .to_string();
+        let error = chain(resolve_with(&store, options, &target).unwrap_err());
         assert!(error.contains(&registry.addr), "{error}");
         assert!(error.contains(&layers[1].digest()), "{error}");
         assert!(error.contains("hashes to"), "{error}");
@@ -384,6 +398,7 @@ fn wrong_content_from_a_registry_or_mirror_is_never_used() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn export_then_import_round_trips_and_skopeo_reads_the_cache() {
     let registry = Registry::start();
     let target = format!("{}/test/export:1", registry.addr);
@@ -419,7 +434,7 @@ fn export_then_import_round_trips_and_skopeo_reads_the_cache() {
         .arg(format!("oci:{}:{target}", store.dir().display()))
         .arg(format!("oci:{}:{target}", copy.display()))
         .output()
-        .unwrap();
+        .expect("skopeo is missing: install it with `apt-get install skopeo`");
     assert!(
         skopeo.status.success(),
         "{}",
@@ -481,6 +496,7 @@ fn imports_a_docker_save_archive() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn a_damaged_archive_is_refused() {
     let registry = Registry::start();
     let target = format!("{}/test/damaged:1", registry.addr);
@@ -499,13 +515,14 @@ fn a_damaged_archive_is_refused() {
     std::fs::write(&archive, bytes).unwrap();
 
     let (_other, imported) = new_store();
-    let error = imported.import(&archive).unwrap_err().to_string();
+    let error = chain(imported.import(&archive).unwrap_err());
     assert!(error.contains("hashes to"), "{error}");
     assert!(imported.list().unwrap().is_empty());
     assert_no_partial_blobs(&imported);
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn remove_and_clean_free_the_cache() {
     let registry = Registry::start();
     let shared = LayerBlob::plain(layer_tar(&[("shared", b"both images\n")]));
@@ -527,7 +544,8 @@ fn remove_and_clean_free_the_cache() {
     let (_dir, store) = new_store();
     let images = Resolver::new(store.clone(), Options::default())
         .resolve(&[reference(&a), reference(&b)])
-        .unwrap();
+        .unwrap()
+        .images;
     let listed = store.list().unwrap();
     assert_eq!(listed.iter().map(|i| &i.name).collect::<Vec<_>>(), [&a, &b]);
     assert_eq!(listed[1].digest, images[1].digest);
@@ -551,6 +569,7 @@ fn remove_and_clean_free_the_cache() {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn concurrent_resolutions_share_one_cache() {
     let registry = Registry::start();
     let targets: Vec<String> = (0..4)
@@ -610,11 +629,11 @@ fn server_errors_and_resets_are_retried_a_bounded_number_of_times() {
     for response in [Some(unavailable), None] {
         let (addr, connections) = failing_server(response);
         let (_dir, store) = new_store();
-        let error = resolve(&store, &format!("{addr}/test/flaky:1"))
-            .unwrap_err()
-            .to_string();
-        assert!(error.starts_with(&format!("registry {addr}: ")), "{error}");
-        assert!(error.ends_with("(gave up after 4 attempts)"), "{error}");
+        let error = chain(resolve(&store, &format!("{addr}/test/flaky:1")).unwrap_err());
+        let expected = format!(
+            "registry {addr}: cannot fetch the manifest of {addr}/test/flaky:1: gave up after 4 attempts: "
+        );
+        assert!(error.starts_with(&expected), "{error}");
         let connections = *connections.lock().unwrap();
         assert!((4..=8).contains(&connections), "{connections} connections");
         assert_no_partial_blobs(&store);

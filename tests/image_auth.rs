@@ -48,6 +48,7 @@ fn assert_auth_required(target: &str, host: &str) {
 }
 
 #[test]
+#[ignore = "heavy: needs docker-registry, htpasswd and skopeo (scripts/test.sh)"]
 fn credentials_come_from_docker_config_files() {
     let registry = Registry::start_with_auth(USER, PASSWORD);
     let mut layout = Layout::new();

@@ -156,9 +156,9 @@ pub struct BuildArgs {
     pub configs: Vec<PathBuf>,
 }
 
-/// Where images come from and which platform to pick: shared by `build`
-/// and `pull`.
-#[derive(Debug, Args, PartialEq, Eq, Clone, Default)]
+/// Where images come from, which platform to pick, and how long to wait
+/// for a download: shared by `build`, `pull` and `lock`.
+#[derive(Debug, Args, PartialEq, Eq, Clone)]
 pub struct ImageArgs {
     /// Architecture to pick from multi-arch images (amd64, arm64, riscv64, …).
     /// Default: the host's.
@@ -187,6 +187,16 @@ pub struct ImageArgs {
     /// $SSL_CERT_FILE is honoured too.
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub ca_certs: Vec<PathBuf>,
+
+    /// A download that receives less than 1 KiB in SECONDS has stalled:
+    /// it is tried again, at most 4 times in all, then the command fails.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub stall_timeout: u64,
 }
 
 /// When the network may be used: shared by `build` and `lock`.
@@ -308,13 +318,30 @@ pub struct Verbosity {
 }
 
 impl CacheArgs {
-    /// Opens the cache directory, creating it when missing.
-    pub fn open(&self) -> Result<image::Store, image::Error> {
+    /// The cache directory chosen.
+    pub fn dir(&self) -> Result<PathBuf, image::Error> {
         match &self.cache_dir {
-            Some(dir) => image::Store::open(dir),
-            None => image::Store::open(image::Store::default_dir()?),
+            Some(dir) => Ok(dir.clone()),
+            None => image::Store::default_dir(),
         }
     }
+
+    /// Opens the cache, creating it when missing: for commands that add
+    /// images. Waiting for another process's lock is said on stderr.
+    pub fn open(&self) -> Result<image::Store, image::Error> {
+        Ok(image::Store::open(self.dir()?)?.on_wait(say_waiting))
+    }
+
+    /// The cache as it is, creating nothing: for commands that only read
+    /// or remove, which see a missing cache as an empty one.
+    pub fn existing(&self) -> Result<image::Store, image::Error> {
+        Ok(image::Store::at(self.dir()?).on_wait(say_waiting))
+    }
+}
+
+/// Tells the user why a command is not moving, even with `-q`.
+pub fn say_waiting(message: &str) {
+    eprintln!("{message}");
 }
 
 impl ImageArgs {
@@ -338,6 +365,7 @@ impl ImageArgs {
             mirrors,
             insecure_registries: self.insecure_registries.clone(),
             ca_certs: self.ca_certs.clone(),
+            stall_timeout: std::time::Duration::from_secs(self.stall_timeout),
             ..image::Options::default()
         })
     }

@@ -214,4 +214,8 @@ impl crate::image::Progress for Downloads {
     fn warning(&self, message: &str) {
         eprintln!("warning: {message}");
     }
+
+    fn waiting(&self, message: &str) {
+        super::say_waiting(message);
+    }
 }

@@ -4,18 +4,23 @@
 //!
 //! Imports go blob by blob through the store's verifying writer, so an
 //! archive with a damaged blob is refused and leaves nothing half-written.
+//! Nothing is trusted for its size: a layout directory's files must be
+//! regular files and are read no further than their descriptors declare,
+//! metadata files and manifests are capped as a registry's are, and names
+//! are recorded only once every image named has a complete platform.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use oci_spec::image::ImageIndex;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::limit::Limit;
 use super::manifest::{DOCKER_MANIFEST, Document, descriptor, descriptor_digest};
-use super::store::{REF_NAME, Store};
+use super::store::{BlobState, MAX_NESTING, REF_NAME, Store, open_regular};
 use super::{Digest, Error, Reference};
 
 /// The annotation docker and containerd use for a full image name, where
@@ -39,73 +44,61 @@ struct DockerSaveEntry {
     layers: Vec<String>,
 }
 
-/// What an archive held: its metadata files, and the digest of every blob
-/// stored from it, by its path in the archive.
-#[derive(Default)]
-struct Contents {
-    metadata: HashMap<String, Vec<u8>>,
-    blobs: HashMap<String, (Digest, u64)>,
+/// Where an import's files come from.
+enum Source {
+    /// A directory: each file is read when a descriptor (or
+    /// `manifest.json`) names it, and only then.
+    Directory(PathBuf),
+    /// A tar archive, streamed through once: its metadata files in
+    /// memory, every other file stored as a blob, by its path in the
+    /// archive.
+    Archive {
+        metadata: HashMap<String, Vec<u8>>,
+        blobs: HashMap<String, (Digest, u64)>,
+    },
 }
 
 impl Store {
     /// Adds the images in `path` to the cache and returns their names.
     pub fn import(&self, path: &Path) -> Result<Vec<Reference>, Error> {
         let _guard = self.guard()?;
-        let invalid = |reason: String| Error::Import {
-            path: path.to_owned(),
-            reason,
-        };
-        let mut contents = Contents::default();
-        if path.is_dir() {
-            for file in files_under(path)? {
-                let relative = file.strip_prefix(path).unwrap_or(&file).to_string_lossy();
-                let reader = File::open(&file).map_err(|e| Error::io(&file, e))?;
-                contents
-                    .add(self, &relative, reader)
-                    .map_err(|e| invalid(e.to_string()))?;
-            }
+        self.remove_stale_partials()?;
+        let source = if path.is_dir() {
+            Source::Directory(path.to_owned())
         } else {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            let mut archive = tar::Archive::new(BufReader::new(file));
-            for entry in archive.entries().map_err(|e| Error::io(path, e))? {
-                let entry = entry.map_err(|e| Error::io(path, e))?;
-                if entry.header().entry_type().is_file() {
-                    let name = entry.path().map_err(|e| Error::io(path, e))?;
-                    let name = name.to_string_lossy().trim_start_matches("./").to_owned();
-                    contents
-                        .add(self, &name, entry)
-                        .map_err(|e| invalid(e.to_string()))?;
-                }
-            }
-        }
-        let names = match (
-            contents.metadata.get("manifest.json"),
-            contents.metadata.get("index.json"),
+            Source::stream(self, path)?
+        };
+        let named = match (
+            source.metadata("manifest.json")?,
+            source.metadata("index.json")?,
         ) {
-            (Some(docker), _) => self.import_docker_save(docker, &contents),
-            (None, Some(index)) => self.import_oci_index(index),
-            (None, None) => Err(Error::Import {
-                path: path.to_owned(),
-                reason: "neither index.json nor manifest.json found".to_owned(),
-            }),
+            (Some(docker), _) => self.import_docker_save(&docker, &source)?,
+            (None, Some(index)) => self.import_oci_index(&index, &source)?,
+            (None, None) => return Err(Error::NotAnArchive),
+        };
+        if named.is_empty() {
+            return Err(Error::NoNames);
         }
-        .map_err(|e| invalid(e.to_string()))?;
-        if names.is_empty() {
-            return Err(invalid(
-                "it names no image (no ref name annotation or RepoTags)".to_owned(),
-            ));
+        for (reference, descriptor) in &named {
+            self.set_ref(reference, descriptor)?;
         }
-        Ok(names)
+        Ok(named.into_iter().map(|(reference, _)| reference).collect())
     }
 
-    /// Names the images of an OCI layout's `index.json`, once every blob
-    /// they need is in the store.
-    fn import_oci_index(&self, index: &[u8]) -> Result<Vec<Reference>, Error> {
-        let index: ImageIndex = serde_json::from_slice(index).map_err(|e| Error::Import {
-            path: PathBuf::from("index.json"),
-            reason: e.to_string(),
-        })?;
-        let mut names = Vec::new();
+    /// The images of an OCI layout's `index.json` and their descriptors,
+    /// once every blob they need is in the store.
+    fn import_oci_index(
+        &self,
+        index: &[u8],
+        source: &Source,
+    ) -> Result<Vec<(Reference, oci_spec::image::Descriptor)>, Error> {
+        let index: ImageIndex =
+            serde_json::from_slice(index).map_err(|source| Error::InvalidMetadata {
+                file: "index.json",
+                source,
+            })?;
+        let mut named = Vec::new();
+        let mut seen = HashSet::new();
         for descriptor in index.manifests() {
             let annotations = descriptor.annotations().clone().unwrap_or_default();
             let name = annotations.get(CONTAINERD_NAME).or_else(|| {
@@ -117,41 +110,78 @@ impl Store {
                 continue;
             };
             let reference: Reference = name.parse()?;
-            self.require_complete(&descriptor_digest(descriptor)?)?;
-            self.set_ref(&reference, descriptor)?;
-            names.push(reference);
+            let root = descriptor_digest(descriptor)?;
+            let limit = Limit::Document(Some(descriptor.size()));
+            self.import_tree(source, &root, limit, 0, &mut seen)?;
+            if let Some(missing) = self.holding(&root).missing {
+                return Err(Error::IncompleteImport {
+                    reference: reference.to_string(),
+                    missing,
+                });
+            }
+            named.push((reference, descriptor.clone()));
         }
-        Ok(names)
+        Ok(named)
+    }
+
+    /// Brings blob `digest` and everything below it that `source` has
+    /// into the store. What it lacks is left for the completeness check.
+    fn import_tree(
+        &self,
+        source: &Source,
+        digest: &Digest,
+        limit: Limit,
+        depth: usize,
+        seen: &mut HashSet<Digest>,
+    ) -> Result<(), Error> {
+        if !seen.insert(digest.clone())
+            || depth > MAX_NESTING
+            || !source.blob(self, digest, limit)?
+        {
+            return Ok(());
+        }
+        match Document::parse(digest, &self.read_blob(digest)?)? {
+            Document::Index(index) => {
+                for child in index.manifests() {
+                    let limit = Limit::Document(Some(child.size()));
+                    self.import_tree(source, &descriptor_digest(child)?, limit, depth + 1, seen)?;
+                }
+            }
+            Document::Manifest(manifest) => {
+                let config = manifest.config();
+                let limit = Limit::Document(Some(config.size()));
+                source.blob(self, &descriptor_digest(config)?, limit)?;
+                for layer in manifest.layers() {
+                    let limit = Limit::Declared(layer.size());
+                    source.blob(self, &descriptor_digest(layer)?, limit)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes a Docker v2 manifest for each image of a `docker save`
-    /// `manifest.json` and names it after the image's tags.
+    /// `manifest.json`, to be named after the image's tags.
     fn import_docker_save(
         &self,
         manifest: &[u8],
-        contents: &Contents,
-    ) -> Result<Vec<Reference>, Error> {
+        source: &Source,
+    ) -> Result<Vec<(Reference, oci_spec::image::Descriptor)>, Error> {
         let entries: Vec<DockerSaveEntry> =
-            serde_json::from_slice(manifest).map_err(|e| Error::Import {
-                path: PathBuf::from("manifest.json"),
-                reason: e.to_string(),
+            serde_json::from_slice(manifest).map_err(|source| Error::InvalidMetadata {
+                file: "manifest.json",
+                source,
             })?;
-        let blob = |name: &str| {
-            contents.blobs.get(name).ok_or_else(|| Error::Import {
-                path: PathBuf::from(name),
-                reason: "named in manifest.json but missing from the archive".to_owned(),
-            })
-        };
-        let mut names = Vec::new();
+        let mut named = Vec::new();
         for entry in entries {
-            let (config, config_size) = blob(&entry.config)?;
+            let (config, config_size) = source.file(self, &entry.config, Limit::Document(None))?;
             let layers = entry
                 .layers
                 .iter()
                 .map(|layer| {
-                    let (digest, size) = blob(layer)?;
+                    let (digest, size) = source.file(self, layer, Limit::File)?;
                     Ok(json!({
-                        "mediaType": self.docker_layer_media_type(digest)?,
+                        "mediaType": self.docker_layer_media_type(&digest)?,
                         "size": size,
                         "digest": digest.to_string(),
                     }))
@@ -171,12 +201,10 @@ impl Store {
             let digest = self.write_blob(&bytes)?;
             let descriptor = descriptor(DOCKER_MANIFEST, &digest, bytes.len() as u64);
             for tag in &entry.repo_tags {
-                let reference: Reference = tag.parse()?;
-                self.set_ref(&reference, &descriptor)?;
-                names.push(reference);
+                named.push((tag.parse()?, descriptor.clone()));
             }
         }
-        Ok(names)
+        Ok(named)
     }
 
     /// `docker save` layers are plain tars from older Docker and may be
@@ -193,46 +221,28 @@ impl Store {
         })
     }
 
-    /// Fails unless every blob the image at `root` needs is in the store:
-    /// for an index, at least one platform's manifest, config and layers.
-    fn require_complete(&self, root: &Digest) -> Result<(), Error> {
-        let document = Document::parse(root, &self.read_blob(root)?)?;
-        match document {
-            Document::Index(index) => {
-                let present: Vec<Digest> = index
-                    .manifests()
-                    .iter()
-                    .filter_map(|m| descriptor_digest(m).ok())
-                    .filter(|d| self.blob_path(d).exists())
-                    .collect();
-                if present.is_empty() {
-                    return Err(Error::BlobMissing(root.clone()));
-                }
-                present.iter().try_for_each(|d| self.require_complete(d))
-            }
-            Document::Manifest(_) => document.children().into_iter().try_for_each(|child| {
-                let digest = descriptor_digest(child)?;
-                match self.blob_path(&digest).exists() {
-                    true => Ok(()),
-                    false => Err(Error::BlobMissing(digest)),
-                }
-            }),
-        }
-    }
-
     /// Writes the image named `reference`, with every blob of it the cache
     /// holds, as an OCI archive tar into `out`, which messages call `output`.
+    /// An image the cache holds incompletely is refused.
     pub fn export(
         &self,
         reference: &Reference,
         out: impl io::Write,
         output: &Path,
     ) -> Result<(), Error> {
+        let _guard = self.guard()?;
         let name = reference.to_string();
         let root = self.lookup(&name)?.ok_or_else(|| Error::NotInCache {
             reference: name.clone(),
         })?;
-        let blobs = self.reachable(&descriptor_digest(&root)?, &mut Vec::new())?;
+        let holding = self.holding(&descriptor_digest(&root)?);
+        if let Some(missing) = holding.missing {
+            return Err(Error::Incomplete {
+                reference: name,
+                missing,
+            });
+        }
+        let blobs = holding.usable;
         let index = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -265,56 +275,159 @@ impl Store {
     }
 }
 
-impl Contents {
-    /// Keeps a metadata file, or stores a blob (checking it against its
-    /// name when it sits under `blobs/sha256/`).
-    fn add(&mut self, store: &Store, name: &str, mut reader: impl Read) -> Result<(), Error> {
-        let file_name = name.rsplit('/').next().unwrap_or(name);
-        if METADATA.contains(&name) {
-            let mut bytes = Vec::new();
-            reader
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::io(name, e))?;
-            self.metadata.insert(name.to_owned(), bytes);
-            return Ok(());
-        }
-        if IGNORED.contains(&file_name) {
-            return Ok(());
-        }
-        let expected = name
-            .strip_prefix("blobs/sha256/")
-            .map(|hex| format!("sha256:{hex}").parse::<Digest>())
-            .transpose()?;
-        let mut writer = store.blob_writer()?;
-        let mut buf = vec![0; 256 * 1024];
-        loop {
-            let n = reader.read(&mut buf).map_err(|e| Error::io(name, e))?;
-            if n == 0 {
-                break;
+impl Source {
+    /// Streams the tar archive at `path` into `store`.
+    fn stream(store: &Store, path: &Path) -> Result<Self, Error> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut archive = tar::Archive::new(BufReader::new(file));
+        let mut metadata = HashMap::new();
+        let mut blobs = HashMap::new();
+        for entry in archive.entries().map_err(Error::Archive)? {
+            let entry = entry.map_err(Error::Archive)?;
+            if !entry.header().entry_type().is_file() {
+                continue;
             }
-            writer.write(&buf[..n])?;
+            let name = entry.path().map_err(Error::Archive)?;
+            let name = name.to_string_lossy().trim_start_matches("./").to_owned();
+            let file_name = name.rsplit('/').next().unwrap_or(&name);
+            if METADATA.contains(&name.as_str()) {
+                let bytes =
+                    read_document(entry, Error::Archive).map_err(|e| Error::in_file(&name, e))?;
+                metadata.insert(name, bytes);
+            } else if !IGNORED.contains(&file_name) {
+                let expected = name
+                    .strip_prefix("blobs/sha256/")
+                    .map(|hex| format!("sha256:{hex}").parse::<Digest>())
+                    .transpose()
+                    .map_err(|e| Error::in_file(&name, e))?;
+                let stored =
+                    copy_blob(store, entry, expected.as_ref(), Limit::File, Error::Archive)
+                        .map_err(|e| Error::in_file(&name, e))?;
+                blobs.insert(name, stored);
+            }
         }
-        let size = writer.len();
-        let digest = writer.commit(expected.as_ref())?;
-        self.blobs.insert(name.to_owned(), (digest, size));
-        Ok(())
+        Ok(Self::Archive { metadata, blobs })
+    }
+
+    /// A metadata file (`index.json`, `manifest.json`), if there is one.
+    fn metadata(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        match self {
+            Self::Directory(dir) => {
+                let path = dir.join(name);
+                let Some(file) = open_regular(&path)? else {
+                    return Ok(None);
+                };
+                let bytes = read_document(file, |e| Error::io(&path, e))
+                    .map_err(|e| Error::in_file(path.display().to_string(), e))?;
+                Ok(Some(bytes))
+            }
+            Self::Archive { metadata, .. } => Ok(metadata.get(name).cloned()),
+        }
+    }
+
+    /// Makes sure the store holds blob `digest`, taking it from the source
+    /// when the store lacks it; `false` when neither has it.
+    fn blob(&self, store: &Store, digest: &Digest, limit: Limit) -> Result<bool, Error> {
+        let entry = format!("blobs/sha256/{}", digest.hex());
+        let check_size = |size: u64| match limit.declared() {
+            Some(declared) if declared != size => Err(Error::in_file(
+                &entry,
+                Error::SizeMismatch {
+                    digest: digest.clone(),
+                    declared,
+                    actual: size,
+                },
+            )),
+            _ => Ok(()),
+        };
+        if store.check_blob(digest)? == BlobState::Valid {
+            let path = store.blob_path(digest);
+            let size = fs::metadata(&path).map_err(|e| Error::io(&path, e))?.len();
+            check_size(size)?;
+            return Ok(true);
+        }
+        match self {
+            Self::Directory(dir) => {
+                let path = dir.join(&entry);
+                let Some(file) = open_regular(&path)? else {
+                    return Ok(false);
+                };
+                let (_, size) =
+                    copy_blob(store, file, Some(digest), limit, |e| Error::io(&path, e))
+                        .map_err(|e| Error::in_file(path.display().to_string(), e))?;
+                check_size(size)?;
+                Ok(true)
+            }
+            Self::Archive { .. } => Ok(false),
+        }
+    }
+
+    /// A file a `docker save` `manifest.json` names by path, stored.
+    fn file(&self, store: &Store, name: &str, limit: Limit) -> Result<(Digest, u64), Error> {
+        let missing = || Error::MissingFromArchive {
+            name: name.to_owned(),
+        };
+        match self {
+            Self::Directory(dir) => {
+                let inside = Path::new(name)
+                    .components()
+                    .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+                if !inside {
+                    return Err(Error::PathOutside {
+                        name: name.to_owned(),
+                    });
+                }
+                let path = dir.join(name);
+                let file = open_regular(&path)?.ok_or_else(missing)?;
+                copy_blob(store, file, None, limit, |e| Error::io(&path, e))
+                    .map_err(|e| Error::in_file(path.display().to_string(), e))
+            }
+            Self::Archive { blobs, .. } => {
+                let (digest, size) = blobs.get(name).cloned().ok_or_else(missing)?;
+                limit
+                    .check(size)
+                    .map_err(|e| Error::in_file(name, e.into()))?;
+                Ok((digest, size))
+            }
+        }
     }
 }
 
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
+/// Reads a whole metadata file, no larger than a document may be.
+fn read_document(
+    reader: impl Read,
+    io_error: impl Fn(io::Error) -> Error,
+) -> Result<Vec<u8>, Error> {
+    let limit = Limit::Document(None);
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.bytes() + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    limit.check(bytes.len() as u64)?;
+    Ok(bytes)
+}
+
+/// Copies `reader` into a new blob, reading at most one byte past what
+/// `limit` allows, and checks it against `expected`.
+fn copy_blob(
+    store: &Store,
+    reader: impl Read,
+    expected: Option<&Digest>,
+    limit: Limit,
+    io_error: impl Fn(io::Error) -> Error,
+) -> Result<(Digest, u64), Error> {
+    let mut reader = reader.take(limit.bytes().saturating_add(1));
+    let mut writer = store.blob_writer()?;
+    let mut buf = vec![0; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buf).map_err(&io_error)?;
+        if n == 0 {
+            break;
         }
+        writer.write(&buf[..n])?;
+        limit.check(writer.len())?;
     }
-    files.sort();
-    Ok(files)
+    let size = writer.len();
+    Ok((writer.commit(expected)?, size))
 }

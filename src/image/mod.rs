@@ -2,12 +2,14 @@
 //! pulls from registries (auth, mirrors, transport), verified end to end.
 //!
 //! The build pipeline calls [`Resolver::resolve`] for the references a
-//! config names, then reads each layer with [`Store::open_blob`].
+//! config names, then reads each layer with [`Store::open_blob`] while it
+//! holds the lock the resolution returned.
 
 mod archive;
 mod auth;
 mod digest;
 mod error;
+mod limit;
 mod manifest;
 mod mirror;
 mod platform;
@@ -18,11 +20,13 @@ mod store;
 mod transport;
 
 pub use digest::Digest;
-pub use error::Error;
+pub use error::{Error, FetchError, Oversize};
+pub use limit::MAX_DOCUMENT;
 pub use mirror::Mirror;
 pub use platform::Platform;
 pub use reference::Reference;
 pub use resolve::{
-    Compression, Layer, NoProgress, Options, Policy, Progress, ResolvedImage, Resolver,
+    Compression, Layer, NoProgress, Options, Policy, Progress, ResolvedImage, ResolvedImages,
+    Resolver,
 };
-pub use store::{BlobReader, BlobState, CachedImage, Store};
+pub use store::{BlobReader, BlobState, CachedImage, Store, StoreGuard};

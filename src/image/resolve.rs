@@ -4,14 +4,16 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt, future};
 use oci_spec::image::{Descriptor, ImageConfiguration};
 use tokio::sync::Semaphore;
 
+use super::limit::Limit;
 use super::manifest::{Document, descriptor, descriptor_digest};
 use super::registry::{Registry, Remote};
-use super::store::{BlobState, Store};
+use super::store::{BlobState, Store, StoreGuard};
 use super::transport::Transport;
 use super::{Digest, Error, Mirror, Platform, Reference};
 
@@ -28,7 +30,8 @@ pub enum Policy {
 }
 
 /// How to resolve; `Default` resolves from the cache first, for the host's
-/// platform, with no mirrors, 4 downloads at a time.
+/// platform, with no mirrors, 4 downloads at a time, and a 60 s stall
+/// timeout.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub policy: Policy,
@@ -41,6 +44,9 @@ pub struct Options {
     pub ca_certs: Vec<PathBuf>,
     /// How many blobs download at once, across all images.
     pub parallel_downloads: usize,
+    /// A download that receives less than 1 KiB in this long has stalled
+    /// (and is tried again, a bounded number of times).
+    pub stall_timeout: Duration,
 }
 
 impl Default for Options {
@@ -52,6 +58,7 @@ impl Default for Options {
             insecure_registries: Vec::new(),
             ca_certs: Vec::new(),
             parallel_downloads: 4,
+            stall_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -65,6 +72,9 @@ pub trait Progress: Send + Sync {
     fn blob_advanced(&self, _digest: &Digest, _done: u64) {}
     /// The blob was verified and is in the cache.
     fn blob_finished(&self, _digest: &Digest) {}
+    /// The command waits for another process's lock on the cache; the
+    /// message says which.
+    fn waiting(&self, _message: &str) {}
     /// Something was wrong but was repaired, e.g. a corrupt cached blob.
     fn warning(&self, _message: &str) {}
 }
@@ -120,6 +130,14 @@ impl ResolvedImage {
     }
 }
 
+/// The images of one resolution, and the shared lock on the cache that
+/// keeps their blobs there: hold it for as long as the blobs are read.
+pub struct ResolvedImages {
+    /// In the order the references were given.
+    pub images: Vec<ResolvedImage>,
+    pub lock: StoreGuard,
+}
+
 /// Resolves references against a store and, when allowed, registries.
 pub struct Resolver {
     store: Store,
@@ -145,14 +163,15 @@ impl Resolver {
         self.options.platform.clone().unwrap_or_else(Platform::host)
     }
 
-    /// Resolves every reference (concurrently), returning them in order.
-    /// Blocks; runs its own async runtime.
-    pub fn resolve(&self, references: &[Reference]) -> Result<Vec<ResolvedImage>, Error> {
+    /// Resolves every reference (concurrently), returning them in order
+    /// with the cache lock that keeps them there. Blocks; runs its own
+    /// async runtime.
+    pub fn resolve(&self, references: &[Reference]) -> Result<ResolvedImages, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::io(self.store.dir(), e))?;
-        let _guard = self.store.guard()?;
+        let lock = self.store.guard()?;
         let transport = Transport {
             insecure_registries: self.options.insecure_registries.clone(),
             ca_certs: self.options.ca_certs.clone(),
@@ -173,19 +192,21 @@ impl Resolver {
             registry: OnceLock::new(),
             downloads: Semaphore::new(self.options.parallel_downloads.max(1)),
         };
-        runtime.block_on(future::try_join_all(
+        let images = runtime.block_on(future::try_join_all(
             references
                 .iter()
                 .zip(&remotes)
                 .map(|(reference, remote)| session.resolve(reference, remote)),
-        ))
+        ))?;
+        Ok(ResolvedImages { images, lock })
     }
 }
 
 /// The state of one [`Resolver::resolve`] call. Its registry client is made
 /// on the first request (loading the system's CA certificates takes a
 /// while), so a resolution the cache answers makes neither it nor any
-/// connection.
+/// connection. Making it also removes the partial downloads of pulls that
+/// died.
 struct Session<'a> {
     resolver: &'a Resolver,
     transport: Transport,
@@ -208,8 +229,14 @@ impl Session<'_> {
         if let Some(registry) = self.registry.get() {
             return Ok(registry);
         }
-        let config = self.transport.client_config(self.http_hosts.clone())?;
-        Ok(self.registry.get_or_init(|| Registry::new(config)))
+        let store = &self.resolver.store;
+        store.remove_stale_partials()?;
+        let registry = Registry::new(
+            self.transport.clone(),
+            self.http_hosts.clone(),
+            self.resolver.options.stall_timeout,
+        )?;
+        Ok(self.registry.get_or_init(|| registry))
     }
 
     async fn resolve(
@@ -221,10 +248,7 @@ impl Session<'_> {
         let digest = self.root(reference, remote).await?;
         let root_bytes = store.read_blob(&digest)?;
         let root = Document::parse(&digest, &root_bytes)?;
-        store.set_ref(
-            reference,
-            &descriptor(&root.media_type(), &digest, root_bytes.len() as u64),
-        )?;
+        let root_descriptor = descriptor(&root.media_type(), &digest, root_bytes.len() as u64);
 
         let platform = self.resolver.platform();
         let (manifest_digest, manifest) = match root {
@@ -240,7 +264,8 @@ impl Session<'_> {
                         available: available_platforms(index.manifests()),
                     })?;
                 let child = descriptor_digest(entry)?;
-                self.ensure(reference, remote, &child, entry.size(), Kind::Manifest)
+                let limit = Limit::Document(Some(entry.size()));
+                self.ensure(reference, remote, &child, limit, Kind::Manifest)
                     .await?;
                 match Document::parse(&child, &store.read_blob(&child)?)? {
                     Document::Manifest(manifest) => (child, manifest),
@@ -259,7 +284,7 @@ impl Session<'_> {
             reference,
             remote,
             &config_digest,
-            manifest.config().size(),
+            Limit::Document(Some(manifest.config().size())),
             Kind::Blob,
         )
         .await?;
@@ -271,10 +296,22 @@ impl Session<'_> {
 
         let layers = layers(&manifest_digest, manifest.layers(), &config)?;
         futures_util::stream::iter(&layers)
-            .map(|layer| self.ensure(reference, remote, &layer.digest, layer.size, Kind::Blob))
+            .map(|layer| {
+                self.ensure(
+                    reference,
+                    remote,
+                    &layer.digest,
+                    Limit::Declared(layer.size),
+                    Kind::Blob,
+                )
+            })
             .buffer_unordered(usize::MAX)
             .try_collect::<()>()
             .await?;
+
+        // Only now, with every blob it needs present and verified, may the
+        // name point at the image.
+        store.set_ref(reference, &root_descriptor)?;
 
         Ok(ResolvedImage {
             reference: reference.clone(),
@@ -291,16 +328,28 @@ impl Session<'_> {
     async fn root(&self, reference: &Reference, remote: &Remote) -> Result<Digest, Error> {
         let policy = self.resolver.options.policy;
         if let Some(pinned) = reference.digest() {
-            self.ensure(reference, remote, &pinned, 0, Kind::Manifest)
-                .await?;
+            self.ensure(
+                reference,
+                remote,
+                &pinned,
+                Limit::Document(None),
+                Kind::Manifest,
+            )
+            .await?;
             return Ok(pinned);
         }
         if policy != Policy::Pull
             && let Some(cached) = self.resolver.store.lookup(&reference.to_string())?
         {
             let digest = descriptor_digest(&cached)?;
-            self.ensure(reference, remote, &digest, cached.size(), Kind::Manifest)
-                .await?;
+            self.ensure(
+                reference,
+                remote,
+                &digest,
+                Limit::Document(Some(cached.size())),
+                Kind::Manifest,
+            )
+            .await?;
             return Ok(digest);
         }
         if policy == Policy::Offline {
@@ -309,18 +358,18 @@ impl Session<'_> {
             });
         }
         self.registry()?
-            .fetch_manifest(remote, None, &self.resolver.store)
+            .fetch_manifest(remote, None, Limit::Document(None), &self.resolver.store)
             .await
     }
 
-    /// Makes sure blob `digest` is in the store and intact, fetching it if
-    /// the policy allows.
+    /// Makes sure blob `digest` is in the store and intact, fetching it
+    /// (no more than `limit` allows) if the policy allows.
     async fn ensure(
         &self,
         reference: &Reference,
         remote: &Remote,
         digest: &Digest,
-        size: u64,
+        limit: Limit,
         kind: Kind,
     ) -> Result<(), Error> {
         let store = &self.resolver.store;
@@ -339,14 +388,17 @@ impl Session<'_> {
         let registry = self.registry()?;
         let _slot = self.downloads.acquire().await.expect("never closed");
         match kind {
-            Kind::Manifest => registry.fetch_manifest(remote, Some(digest), store).await?,
+            Kind::Manifest => {
+                registry
+                    .fetch_manifest(remote, Some(digest), limit, store)
+                    .await?;
+            }
             Kind::Blob => {
                 registry
-                    .fetch_blob(remote, digest, size, store, &*self.resolver.progress)
-                    .await?;
-                digest.clone()
+                    .fetch_blob(remote, digest, limit, store, &*self.resolver.progress)
+                    .await?
             }
-        };
+        }
         Ok(())
     }
 }

@@ -6,16 +6,25 @@
 //! digest was checked, so readers never see a partial or wrong blob, and it
 //! is checked again whenever it is read. `index.json` is rewritten the same
 //! way under a file lock, so several processes can share one cache.
+//!
+//! Locks: `gc.lock` is held shared by every command that reads or adds
+//! blobs (for a build, from resolution to the last layer read) and
+//! exclusively by `rm` and `clean`, which delete them. Each partial
+//! download is itself locked while written, so a file left by a process
+//! that died can be told from one being written, and removed.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{self, File};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
 use tempfile::NamedTempFile;
 
 use super::digest::{Hasher, digest_reader};
+use super::limit::MAX_DOCUMENT;
 use super::manifest::{Document, descriptor_digest};
 use super::{Digest, Error, Platform, Reference};
 
@@ -23,11 +32,26 @@ use super::{Digest, Error, Platform, Reference};
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 const TEMP_PREFIX: &str = ".partial-";
+const GC_LOCK: &str = "gc.lock";
+const INDEX_LOCK: &str = "index.json.lock";
 
-/// An open cache directory.
-#[derive(Debug, Clone)]
+/// How deep indexes may nest inside indexes; real images have one level.
+pub(crate) const MAX_NESTING: usize = 4;
+
+/// Told, once, when a lock is held by another process, before waiting.
+type OnWait = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A cache directory.
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
+    on_wait: OnWait,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish()
+    }
 }
 
 /// An image named in the cache, as `cache ls` shows it.
@@ -36,10 +60,14 @@ pub struct CachedImage {
     /// The name recorded in `index.json`.
     pub name: String,
     pub digest: Digest,
-    /// The platforms whose manifests are in the cache.
+    /// The platforms whose manifest, config and layers are all cached.
     pub platforms: Vec<String>,
-    /// The bytes of every cached blob the image uses.
+    /// The bytes of the blobs of those platforms.
     pub size: u64,
+    /// A blob the image lacks, when no platform of it is complete: the
+    /// image cannot be used until it is pulled again (a pull by an older
+    /// ossify, or a hand edit, may have left it so).
+    pub missing: Option<Digest>,
 }
 
 /// What checking a blob in the cache found.
@@ -53,10 +81,30 @@ pub enum BlobState {
     },
 }
 
-/// Held while blobs are being added, so that `rm` and `clean` (which take
-/// it exclusively) never delete a blob that is about to be named.
+/// The shared lock on `gc.lock`: while it lives, `rm` and `clean` (which
+/// take it exclusively) delete nothing.
 pub struct StoreGuard {
-    _lock: File,
+    _lock: Option<File>,
+}
+
+/// What the cache holds of one image.
+#[derive(Default)]
+pub(crate) struct Holding {
+    /// Every blob of the image that is present, used or not: what garbage
+    /// collection keeps.
+    pub present: BTreeSet<Digest>,
+    /// The blobs of its complete platforms and the indexes above them.
+    pub usable: BTreeSet<Digest>,
+    /// The platforms whose manifest, config and layers are all present.
+    pub platforms: Vec<String>,
+    /// A blob the image lacks, when no platform of it is complete.
+    pub missing: Option<Digest>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Shared,
+    Exclusive,
 }
 
 impl Store {
@@ -70,17 +118,18 @@ impl Store {
             .ok_or(Error::NoCacheDir)
     }
 
-    /// Opens the layout at `dir`, creating an empty one if needed.
+    /// Opens the layout at `dir`, creating an empty one if needed: for
+    /// commands that add to the cache.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, Error> {
-        let store = Self { root: dir.into() };
-        let blobs = store.root.join("blobs/sha256");
+        let store = Self::at(dir);
+        let blobs = store.blobs_dir();
         fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
         let layout = store.root.join("oci-layout");
         if !layout.exists() {
             store.write_atomically(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         if !store.index_path().exists() {
-            let _lock = store.lock("index.json.lock", true)?;
+            let _lock = store.index_lock()?;
             if !store.index_path().exists() {
                 store.write_index(&empty_index())?;
             }
@@ -88,29 +137,48 @@ impl Store {
         Ok(store)
     }
 
+    /// The layout at `dir` as it is, creating nothing: for commands that
+    /// only read or remove. A directory without an `index.json` reads as
+    /// an empty cache; a read-only cache can be read.
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            root: dir.into(),
+            on_wait: Arc::new(|_| {}),
+        }
+    }
+
+    /// Calls `on_wait` with a message saying what it waits for whenever
+    /// this store has to wait for another process's lock.
+    pub fn on_wait(mut self, on_wait: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_wait = Arc::new(on_wait);
+        self
+    }
+
     pub fn dir(&self) -> &Path {
         &self.root
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
+        self.blobs_dir().join(digest.hex())
     }
 
-    /// Takes the shared lock that keeps `remove` and `clean` out while
-    /// blobs are added and named.
+    fn blobs_dir(&self) -> PathBuf {
+        self.root.join("blobs/sha256")
+    }
+
+    /// Takes the shared lock that keeps `remove` and `clean` out: hold it
+    /// while adding blobs and naming them, and while reading them.
     pub fn guard(&self) -> Result<StoreGuard, Error> {
         Ok(StoreGuard {
-            _lock: self.lock("gc.lock", false)?,
+            _lock: self.gc_lock(Access::Shared)?,
         })
     }
 
     /// Hashes a cached blob; a corrupt one is deleted so it is fetched again.
     pub fn check_blob(&self, digest: &Digest) -> Result<BlobState, Error> {
         let path = self.blob_path(digest);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BlobState::Missing),
-            Err(e) => return Err(Error::io(&path, e)),
+        let Some(file) = open_regular(&path)? else {
+            return Ok(BlobState::Missing);
         };
         let (actual, _) = digest_reader(file).map_err(|e| Error::io(&path, e))?;
         if &actual == digest {
@@ -124,11 +192,8 @@ impl Store {
     /// if the content does not match `digest`: callers must read to EOF
     /// before trusting what they read.
     pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader, Error> {
-        let path = self.blob_path(digest);
-        let file = File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => Error::BlobMissing(digest.clone()),
-            _ => Error::io(&path, e),
-        })?;
+        let file = open_regular(&self.blob_path(digest))?
+            .ok_or_else(|| Error::BlobMissing(digest.clone()))?;
         Ok(BlobReader {
             file,
             expected: digest.clone(),
@@ -136,28 +201,50 @@ impl Store {
         })
     }
 
-    /// Reads a whole small blob (a manifest or config), verified.
+    /// Reads a whole small blob (a manifest, index or config), verified,
+    /// and no larger than [`MAX_DOCUMENT`].
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
         let mut bytes = Vec::new();
         self.open_blob(digest)?
+            .take(MAX_DOCUMENT + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io(self.blob_path(digest), e))?;
+        if bytes.len() as u64 > MAX_DOCUMENT {
+            return Err(Error::CachedBlob {
+                digest: digest.clone(),
+                source: super::error::Oversize::Document,
+            });
+        }
         Ok(bytes)
     }
 
     /// Starts writing a blob; nothing is visible in the cache until
     /// [`BlobWriter::commit`] has checked it.
     pub fn blob_writer(&self) -> Result<BlobWriter, Error> {
-        let dir = self.root.join("blobs/sha256");
-        let file = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
-        Ok(BlobWriter {
-            store: self.clone(),
-            file,
-            hasher: Hasher::default(),
-        })
+        let dir = self.blobs_dir();
+        loop {
+            let file = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .tempfile_in(&dir)
+                .map_err(|e| Error::io(&dir, e))?;
+            // Blocks only while a sweep that found the file unlocked (in the
+            // instant between its creation and this lock) removes it; then
+            // the file has no name left and another is made.
+            file.as_file()
+                .lock()
+                .map_err(|e| Error::io(file.path(), e))?;
+            let metadata = file
+                .as_file()
+                .metadata()
+                .map_err(|e| Error::io(file.path(), e))?;
+            if metadata.nlink() > 0 {
+                return Ok(BlobWriter {
+                    store: self.clone(),
+                    file,
+                    hasher: Hasher::default(),
+                });
+            }
+        }
     }
 
     /// Writes a small blob held in memory and returns its digest.
@@ -165,6 +252,25 @@ impl Store {
         let mut writer = self.blob_writer()?;
         writer.write(bytes)?;
         writer.commit(None)
+    }
+
+    /// Removes the partial downloads whose writer is gone (killed, or on a
+    /// full disk): those whose lock can be taken. A concurrent pull's
+    /// partial files are locked, and stay.
+    pub fn remove_stale_partials(&self) -> Result<(), Error> {
+        let dir = self.blobs_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+            if is_partial(&path) {
+                remove_if_unlocked(&path)?;
+            }
+        }
+        Ok(())
     }
 
     /// The descriptor `index.json` records under `name`.
@@ -177,35 +283,43 @@ impl Store {
             .cloned())
     }
 
-    /// Names a cached manifest or index, replacing what the name meant before.
+    /// Names a cached manifest or index, replacing what the name meant
+    /// before. Call it only once every blob the image needs is present and
+    /// verified. Writes nothing when the name already means `descriptor`.
     pub fn set_ref(&self, reference: &Reference, descriptor: &Descriptor) -> Result<(), Error> {
         let name = reference.to_string();
         let mut entry = descriptor.clone();
         entry.set_annotations(Some(HashMap::from([(REF_NAME.to_owned(), name.clone())])));
+        if self.lookup(&name)?.as_ref() == Some(&entry) {
+            return Ok(());
+        }
         self.update_index(|manifests| {
             manifests.retain(|d| ref_name(d) != Some(name.as_str()));
             manifests.push(entry);
         })
     }
 
-    /// The images named in the cache, sorted by name.
+    /// The images named in the cache, sorted by name, complete or not.
     pub fn list(&self) -> Result<Vec<CachedImage>, Error> {
+        let _guard = self.guard()?;
         let mut images = Vec::new();
         for descriptor in self.read_index()?.manifests() {
             let Some(name) = ref_name(descriptor) else {
                 continue;
             };
             let digest = descriptor_digest(descriptor)?;
-            let mut platforms = Vec::new();
-            let mut size = 0;
-            for blob in self.reachable(&digest, &mut platforms)? {
-                size += fs::metadata(self.blob_path(&blob)).map_or(0, |m| m.len());
-            }
+            let holding = self.holding(&digest);
+            let size = holding
+                .usable
+                .iter()
+                .map(|blob| fs::metadata(self.blob_path(blob)).map_or(0, |m| m.len()))
+                .sum();
             images.push(CachedImage {
                 name: name.to_owned(),
                 digest,
-                platforms,
+                platforms: holding.platforms,
                 size,
+                missing: holding.missing,
             });
         }
         images.sort_by(|a, b| a.name.cmp(&b.name));
@@ -215,34 +329,44 @@ impl Store {
     /// Forgets `reference` and deletes the blobs no other name uses.
     /// Returns whether the name was in the cache.
     pub fn remove(&self, reference: &Reference) -> Result<bool, Error> {
-        let _exclusive = self.lock("gc.lock", true)?;
+        if !self.index_path().exists() {
+            return Ok(false);
+        }
+        let _exclusive = self.gc_lock(Access::Exclusive)?;
         let name = reference.to_string();
-        let mut found = false;
-        self.update_index(|manifests| {
-            let before = manifests.len();
-            manifests.retain(|d| ref_name(d) != Some(name.as_str()));
-            found = manifests.len() != before;
-        })?;
+        if self.lookup(&name)?.is_none() {
+            return Ok(false);
+        }
+        self.update_index(|manifests| manifests.retain(|d| ref_name(d) != Some(name.as_str())))?;
         self.collect_garbage()?;
-        Ok(found)
+        Ok(true)
     }
 
-    /// Empties the cache: every name and every blob.
+    /// Empties the cache: every name and every blob. A cache that does
+    /// not exist is left so.
     pub fn clean(&self) -> Result<(), Error> {
-        let _exclusive = self.lock("gc.lock", true)?;
+        if !self.index_path().exists() {
+            return Ok(());
+        }
+        let _exclusive = self.gc_lock(Access::Exclusive)?;
         self.update_index(Vec::clear)?;
         self.collect_garbage()
     }
 
-    /// Deletes blobs (and leftover partial downloads) that no name reaches.
+    /// Deletes blobs that no name reaches, and partial downloads whose
+    /// writer is gone.
     fn collect_garbage(&self) -> Result<(), Error> {
         let mut keep = BTreeSet::new();
         for descriptor in self.read_index()?.manifests() {
-            keep.extend(self.reachable(&descriptor_digest(descriptor)?, &mut Vec::new())?);
+            keep.extend(self.holding(&descriptor_digest(descriptor)?).present);
         }
-        let dir = self.root.join("blobs/sha256");
+        let dir = self.blobs_dir();
         for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+            if is_partial(&path) {
+                remove_if_unlocked(&path)?;
+                continue;
+            }
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             let digest = format!("sha256:{name}").parse::<Digest>().ok();
             if digest.is_none_or(|d| !keep.contains(&d)) {
@@ -252,44 +376,23 @@ impl Store {
         Ok(())
     }
 
-    /// The cached blobs reachable from `root` (itself included), adding the
-    /// platform of each cached manifest met on the way to `platforms`.
-    pub(crate) fn reachable(
-        &self,
-        root: &Digest,
-        platforms: &mut Vec<String>,
-    ) -> Result<Vec<Digest>, Error> {
-        let mut found = Vec::new();
-        let mut pending = vec![(root.clone(), None)];
-        while let Some((digest, platform)) = pending.pop() {
-            if !self.blob_path(&digest).exists() {
-                continue;
-            }
-            found.push(digest.clone());
-            let Ok(bytes) = self.read_blob(&digest) else {
-                continue;
-            };
-            let Ok(document) = Document::parse(&digest, &bytes) else {
-                continue;
-            };
-            if let Document::Manifest(manifest) = &document {
-                platforms.extend(platform.or_else(|| self.config_platform(manifest)));
-            }
-            for child in document.children() {
-                let child_platform = child.platform().as_ref().map(Platform::describe);
-                if is_manifest(child.media_type()) || child_platform.is_some() {
-                    pending.push((descriptor_digest(child)?, child_platform));
-                } else {
-                    found.push(descriptor_digest(child)?);
-                }
-            }
+    /// What the cache holds of the image at `root`.
+    pub(crate) fn holding(&self, root: &Digest) -> Holding {
+        let mut holding = Holding::default();
+        let mut walk = Walk {
+            store: self,
+            holding: &mut holding,
+            seen: HashMap::new(),
+            first_missing: None,
+        };
+        let complete = walk.visit(root, None, 0);
+        let first_missing = walk.first_missing.take();
+        if !complete {
+            holding.missing = Some(first_missing.unwrap_or_else(|| root.clone()));
         }
-        found.retain(|d| self.blob_path(d).exists());
-        found.sort();
-        found.dedup();
-        platforms.sort();
-        platforms.dedup();
-        Ok(found)
+        holding.platforms.sort();
+        holding.platforms.dedup();
+        holding
     }
 
     /// The platform an image config declares, for manifests not reached
@@ -311,17 +414,29 @@ impl Store {
         self.root.join("index.json")
     }
 
+    /// The cache's `index.json`; none reads as an empty one.
     pub(crate) fn read_index(&self) -> Result<ImageIndex, Error> {
         let path = self.index_path();
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::CorruptIndex {
-            path,
-            reason: e.to_string(),
-        })
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(empty_index()),
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_DOCUMENT + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
+        if bytes.len() as u64 > MAX_DOCUMENT {
+            return Err(Error::in_file(
+                path.display().to_string(),
+                super::error::Oversize::Document.into(),
+            ));
+        }
+        serde_json::from_slice(&bytes).map_err(|source| Error::CorruptIndex { path, source })
     }
 
     fn update_index(&self, change: impl FnOnce(&mut Vec<Descriptor>)) -> Result<(), Error> {
-        let _lock = self.lock("index.json.lock", true)?;
+        let _lock = self.index_lock()?;
         let mut index = self.read_index()?;
         let mut manifests = index.manifests().clone();
         change(&mut manifests);
@@ -341,26 +456,162 @@ impl Store {
         Ok(())
     }
 
-    fn lock(&self, name: &str, exclusive: bool) -> Result<File, Error> {
-        let path = self.root.join(name);
+    /// The exclusive lock that serialises changes to `index.json`, held for
+    /// a moment only.
+    fn index_lock(&self) -> Result<File, Error> {
+        let path = self.root.join(INDEX_LOCK);
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
-        let locked = if exclusive {
-            file.lock()
-        } else {
-            file.lock_shared()
-        };
-        locked.map_err(|e| Error::io(&path, e))?;
+        file.lock().map_err(|e| Error::io(&path, e))?;
         Ok(file)
+    }
+
+    /// Locks `gc.lock`, saying first what it waits for when another
+    /// process holds it. `None` when there is nothing to lock: the cache
+    /// does not exist, or (for a shared lock) it is read-only and has no
+    /// lock file, so no one can change it either. An existing lock file is
+    /// opened read-only for a shared lock, so read-only caches work.
+    fn gc_lock(&self, access: Access) -> Result<Option<File>, Error> {
+        let path = self.root.join(GC_LOCK);
+        let create = || {
+            File::options()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+        };
+        let opened = match access {
+            Access::Shared => File::open(&path).or_else(|e| match e.kind() {
+                io::ErrorKind::NotFound => create(),
+                _ => Err(e),
+            }),
+            Access::Exclusive => create(),
+        };
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e)
+                if access == Access::Shared
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied
+                    ) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let attempt = match access {
+            Access::Shared => file.try_lock_shared(),
+            Access::Exclusive => file.try_lock(),
+        };
+        match attempt {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                (self.on_wait)(&match access {
+                    Access::Shared => format!(
+                        "waiting for `ossify cache rm` or `cache clean` to finish with the cache at {}…",
+                        self.root.display()
+                    ),
+                    Access::Exclusive => format!(
+                        "waiting for the builds and pulls using the cache at {} to finish…",
+                        self.root.display()
+                    ),
+                });
+                match access {
+                    Access::Shared => file.lock_shared(),
+                    Access::Exclusive => file.lock(),
+                }
+                .map_err(|e| Error::io(&path, e))?;
+            }
+            Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        Ok(Some(file))
+    }
+}
+
+/// A walk from an image's root through its indexes and manifests.
+struct Walk<'a> {
+    store: &'a Store,
+    holding: &'a mut Holding,
+    /// Whether each blob met was complete, so a blob listed many times is
+    /// walked once.
+    seen: HashMap<Digest, bool>,
+    first_missing: Option<Digest>,
+}
+
+impl Walk<'_> {
+    /// Records what is present of `digest` (reached with `platform`) and
+    /// below it; returns whether it is complete.
+    fn visit(&mut self, digest: &Digest, platform: Option<String>, depth: usize) -> bool {
+        if let Some(&complete) = self.seen.get(digest) {
+            return complete;
+        }
+        let complete = self.visit_once(digest, platform, depth);
+        self.seen.insert(digest.clone(), complete);
+        complete
+    }
+
+    fn visit_once(&mut self, digest: &Digest, platform: Option<String>, depth: usize) -> bool {
+        let document = match self.store.read_blob(digest) {
+            Ok(bytes) => Document::parse(digest, &bytes).ok(),
+            Err(_) => None,
+        };
+        let Some(document) = document.filter(|_| depth <= MAX_NESTING) else {
+            self.first_missing.get_or_insert_with(|| digest.clone());
+            return false;
+        };
+        self.holding.present.insert(digest.clone());
+        match &document {
+            Document::Index(index) => {
+                let mut complete = false;
+                for child in index.manifests() {
+                    let Ok(child_digest) = descriptor_digest(child) else {
+                        continue;
+                    };
+                    let child_platform = child.platform().as_ref().map(Platform::describe);
+                    complete |= self.visit(&child_digest, child_platform, depth + 1);
+                }
+                if complete {
+                    self.holding.usable.insert(digest.clone());
+                }
+                complete
+            }
+            Document::Manifest(manifest) => {
+                let mut blobs = vec![digest.clone()];
+                let mut complete = true;
+                for child in document.children() {
+                    match descriptor_digest(child) {
+                        Ok(blob) if self.store.blob_path(&blob).is_file() => {
+                            self.holding.present.insert(blob.clone());
+                            blobs.push(blob);
+                        }
+                        Ok(blob) => {
+                            self.first_missing.get_or_insert(blob);
+                            complete = false;
+                        }
+                        Err(_) => complete = false,
+                    }
+                }
+                if complete {
+                    self.holding.usable.extend(blobs);
+                    self.holding
+                        .platforms
+                        .extend(platform.or_else(|| self.store.config_platform(manifest)));
+                }
+                complete
+            }
+        }
     }
 }
 
 /// A blob being written to the cache; dropping it without committing
-/// leaves nothing behind.
+/// leaves nothing behind. Its partial file is locked while it lives.
 pub struct BlobWriter {
     store: Store,
     file: NamedTempFile,
@@ -446,8 +697,53 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
         .map(String::as_str)
 }
 
-fn is_manifest(media_type: &MediaType) -> bool {
-    super::manifest::ACCEPTED.contains(&media_type.to_string().as_str())
+/// Opens a file of an image layout (the cache, or one being imported),
+/// which must be a regular file: a symlink could point at `/dev/zero` or
+/// out of the layout, a FIFO could block forever. `None` when there is no
+/// such file.
+pub(crate) fn open_regular(path: &Path) -> Result<Option<File>, Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let file_type = match fs::symlink_metadata(path) {
+        Ok(metadata) => metadata.file_type(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let kind = if file_type.is_file() {
+        return File::open(path).map(Some).map_err(|e| Error::io(path, e));
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    Err(Error::NotRegularFile {
+        path: path.to_owned(),
+        kind,
+    })
+}
+
+fn is_partial(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
+}
+
+/// Removes a partial download unless its writer still holds its lock.
+fn remove_if_unlocked(path: &Path) -> Result<(), Error> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    match file.try_lock() {
+        Ok(()) => remove_if_present(path),
+        Err(TryLockError::WouldBlock) => Ok(()),
+        Err(TryLockError::Error(e)) => Err(Error::io(path, e)),
+    }
 }
 
 fn remove_if_present(path: &Path) -> Result<(), Error> {

@@ -8,6 +8,9 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 
 use super::Error;
 
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const USER_AGENT: &str = concat!("ossify/", env!("CARGO_PKG_VERSION"));
+
 /// Transport settings shared by every registry a resolution talks to.
 #[derive(Clone, Debug, Default)]
 pub struct Transport {
@@ -34,42 +37,74 @@ impl Transport {
                 .any(|insecure| insecure == host || insecure == name)
     }
 
-    /// An oci-client configuration that reaches `http_hosts` over plain
-    /// HTTP and every other registry over HTTPS.
+    /// The client that fetches manifests and blobs. It has no read
+    /// timeout of its own: every read is timed by the caller's stall
+    /// timeout. Proxies come from `HTTPS_PROXY`, `HTTP_PROXY` and
+    /// `NO_PROXY` (or lowercase), as reqwest reads them.
+    pub fn http_client(&self) -> Result<reqwest::Client, Error> {
+        let mut certificates = Vec::new();
+        for (path, pem) in self.ca_files()? {
+            let bundle =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::CaCert {
+                    path,
+                    source: e.into(),
+                })?;
+            certificates.extend(bundle);
+        }
+        reqwest::Client::builder()
+            .tls_certs_merge(certificates)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| Error::HttpClient(e.into()))
+    }
+
+    /// An oci-client configuration for its token flow, reaching
+    /// `http_hosts` over plain HTTP and every other registry over HTTPS.
     pub fn client_config(&self, http_hosts: Vec<String>) -> Result<ClientConfig, Error> {
-        let env = |name: &str| {
-            std::env::var(name)
-                .or_else(|_| std::env::var(name.to_lowercase()))
-                .ok()
-                .filter(|v| !v.is_empty())
-        };
-        let mut ca_files = self.ca_certs.clone();
-        ca_files.extend(env("SSL_CERT_FILE").map(PathBuf::from));
-        let extra_root_certificates = ca_files
+        let extra_root_certificates = self
+            .ca_files()?
             .into_iter()
-            .map(|path| {
-                std::fs::read(&path)
-                    .map(|data| Certificate {
-                        encoding: CertificateEncoding::Pem,
-                        data,
-                    })
-                    .map_err(|e| Error::CaCert {
-                        path,
-                        reason: e.to_string(),
-                    })
+            .map(|(_, data)| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         Ok(ClientConfig {
             protocol: ClientProtocol::HttpsExcept(http_hosts),
             extra_root_certificates,
-            connect_timeout: Some(Duration::from_secs(15)),
-            read_timeout: Some(Duration::from_secs(60)),
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            user_agent: USER_AGENT,
             https_proxy: env("HTTPS_PROXY"),
             http_proxy: env("HTTP_PROXY"),
             no_proxy: env("NO_PROXY"),
             ..ClientConfig::default()
         })
     }
+
+    /// The PEM files of extra CAs: `--ca-cert` and `$SSL_CERT_FILE`.
+    fn ca_files(&self) -> Result<Vec<(PathBuf, Vec<u8>)>, Error> {
+        let mut paths = self.ca_certs.clone();
+        paths.extend(env("SSL_CERT_FILE").map(PathBuf::from));
+        paths
+            .into_iter()
+            .map(|path| match std::fs::read(&path) {
+                Ok(data) => Ok((path, data)),
+                Err(e) => Err(Error::CaCert {
+                    path,
+                    source: e.into(),
+                }),
+            })
+            .collect()
+    }
+}
+
+/// An environment variable, upper or lower case, when set and not empty.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .or_else(|_| std::env::var(name.to_lowercase()))
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// `host:port` or `[v6]:port` without the port.
