@@ -10,6 +10,7 @@ pub mod bootloader;
 pub mod build;
 pub mod cli;
 pub mod config;
+pub mod file_type;
 pub mod image;
 pub mod output;
 pub mod tree;

@@ -343,10 +343,7 @@ fn sources_that_are_not_regular_files_are_refused_by_type() {
     let socket = dir.path().join("socket");
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let cases: [(&Path, &str); 4] = [
-        (
-            &fifo,
-            "is a FIFO (named pipe); a source must be a regular file",
-        ),
+        (&fifo, "is a FIFO; a source must be a regular file"),
         (&socket, "is a socket; a source must be a regular file"),
         (
             Path::new("/dev/null"),

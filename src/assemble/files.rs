@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::fs::FileType;
 use std::io;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -12,6 +11,7 @@ use thiserror::Error;
 use super::Failure;
 use super::ids::IdMap;
 use crate::config::{File, Located};
+use crate::file_type::describe;
 use crate::tree::{Blob, Kind, Metadata, StoreError, Tree};
 
 /// The most a `source:` file may hold: the largest file a newc cpio, and
@@ -40,7 +40,7 @@ pub enum SourceError {
     },
     /// FIFOs, sockets and devices have no contents to copy (and reading a
     /// FIFO waits for a writer).
-    #[error("source {source_file} is a {kind}; a source must be a regular file")]
+    #[error("source {source_file} is {kind}; a source must be a regular file")]
     NotAFile {
         /// The source as written, and the file it names when that differs.
         source_file: String,
@@ -240,19 +240,10 @@ fn read_source(
 /// The error for a source that is not a regular file.
 fn not_a_file(written: &str, path: &Path, file_type: FileType) -> SourceError {
     let source_file = source_file(written, path);
-    let kind = if file_type.is_dir() {
+    if file_type.is_dir() {
         return SourceError::Directory { source_file };
-    } else if file_type.is_fifo() {
-        "FIFO (named pipe)"
-    } else if file_type.is_socket() {
-        "socket"
-    } else if file_type.is_char_device() {
-        "character device"
-    } else if file_type.is_block_device() {
-        "block device"
-    } else {
-        "file of an unknown type"
-    };
+    }
+    let kind = describe(file_type);
     SourceError::NotAFile { source_file, kind }
 }
 

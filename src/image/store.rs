@@ -702,25 +702,15 @@ fn ref_name(descriptor: &Descriptor) -> Option<&str> {
 /// out of the layout, a FIFO could block forever. `None` when there is no
 /// such file.
 pub(crate) fn open_regular(path: &Path) -> Result<Option<File>, Error> {
-    use std::os::unix::fs::FileTypeExt;
     let file_type = match fs::symlink_metadata(path) {
         Ok(metadata) => metadata.file_type(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
-    let kind = if file_type.is_file() {
+    if file_type.is_file() {
         return File::open(path).map(Some).map_err(|e| Error::io(path, e));
-    } else if file_type.is_symlink() {
-        "a symbolic link"
-    } else if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_fifo() {
-        "a FIFO"
-    } else if file_type.is_socket() {
-        "a socket"
-    } else {
-        "a device"
-    };
+    }
+    let kind = crate::file_type::describe(file_type);
     Err(Error::NotRegularFile {
         path: path.to_owned(),
         kind,

@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use thiserror::Error;
 
-use super::destination::{describe, parent};
+use super::destination::parent;
+use crate::file_type::describe;
 
 /// How the name of every temporary output file starts.
 pub const TEMP_PREFIX: &str = ".ossify-";

@@ -5,7 +5,7 @@
 //! socket or block device given to `-o` is refused, not replaced.
 
 use std::fmt;
-use std::fs::{FileType, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use super::atomic::{self, AtomicFile};
 use super::{Format, OutputError};
+use crate::file_type::describe;
 
 /// Where the outputs of a build go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,27 +242,6 @@ impl Target {
                 "name a file, a FIFO or a character device",
             )
         }
-    }
-}
-
-/// What a file of type `kind` is, for messages: "a directory".
-pub(crate) fn describe(kind: FileType) -> &'static str {
-    if kind.is_file() {
-        "a regular file"
-    } else if kind.is_dir() {
-        "a directory"
-    } else if kind.is_symlink() {
-        "a symbolic link"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_char_device() {
-        "a character device"
-    } else if kind.is_block_device() {
-        "a block device"
-    } else if kind.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
     }
 }
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::destination::{InvalidName, describe, plain_file_name};
+use super::destination::{InvalidName, plain_file_name};
+use crate::file_type::describe;
 
 /// The manifest's schema version; bumped on incompatible changes.
 pub const VERSION: u32 = 1;
