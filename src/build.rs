@@ -47,8 +47,8 @@ pub enum BuildError {
         position: crate::config::Position,
         source: image::Error,
     },
-    #[error("--boot-image: {0}")]
-    BootImage(image::Error),
+    #[error("--boot-image")]
+    BootImage(#[source] image::Error),
     #[error(transparent)]
     Image(#[from] image::Error),
     #[error("cannot read boot image {reference}")]

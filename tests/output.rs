@@ -620,4 +620,15 @@ fn verify_checks_only_files_in_the_manifests_directory() {
     );
     fs::copy(&secret, folder.join("copied")).unwrap();
     assert_success(&verify(&json(manifest(entry("copied")))));
+
+    // A FIFO given as the manifest is refused, not waited on.
+    let fifo = folder.join("fifo.manifest.json");
+    mkfifo(&fifo);
+    let waited = support::ossify_in(dir.path(), &["verify", fifo.to_str().unwrap()]);
+    assert_eq!(waited.status.code(), Some(1));
+    assert!(
+        stderr(&waited).contains("it is a FIFO, not a file a build writes"),
+        "{}",
+        stderr(&waited)
+    );
 }

@@ -132,6 +132,8 @@ pub enum ReadError {
     Io(#[source] io::Error),
     #[error("it is larger than {MAX_MANIFEST} bytes, more than any build writes")]
     TooLarge,
+    #[error("it is {0}, not a file a build writes")]
+    NotAFile(&'static str),
     #[error("it is not a build manifest")]
     Malformed(#[source] serde_json::Error),
     #[error("it has version {0}; this ossify reads version {VERSION}")]
@@ -144,9 +146,20 @@ impl Manifest {
     /// Reads a manifest file written by a build: a JSON object of this
     /// version with at least one output, each a plain file name.
     pub fn read(path: &Path) -> Result<Manifest, ReadError> {
+        // Opened without waiting for a FIFO's writer, then refused unless
+        // it is a regular file.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(ReadError::Io)?;
+        let kind = file.metadata().map_err(ReadError::Io)?.file_type();
+        if !kind.is_file() {
+            return Err(ReadError::NotAFile(describe(kind)));
+        }
         let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|file| file.take(MAX_MANIFEST + 1).read_to_end(&mut bytes))
+        file.take(MAX_MANIFEST + 1)
+            .read_to_end(&mut bytes)
             .map_err(ReadError::Io)?;
         if bytes.len() as u64 > MAX_MANIFEST {
             return Err(ReadError::TooLarge);
