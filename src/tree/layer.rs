@@ -117,6 +117,19 @@ pub enum LayerError {
         /// The tar entry type.
         entry_type: String,
     },
+    /// A PAX header the tar reader cannot frame. It splits records at
+    /// newlines, so a value holding one (legal: records are length-prefixed)
+    /// breaks its record, and the tail would be read as a record of its own,
+    /// a path or link target that other readers never see.
+    #[error(
+        "layer {layer}: entry `{entry}` has a PAX header ossify cannot read (a malformed record, or a value holding a newline); the layer cannot be applied as other tools would apply it"
+    )]
+    UnreadablePax {
+        /// The layer's digest.
+        layer: String,
+        /// The entry's path as the tar reader took it.
+        entry: String,
+    },
     /// A PAX record ossify needs is malformed.
     #[error(
         "layer {layer}: entry `{entry}` has a malformed PAX record `{record}`; the blob is corrupt"
@@ -261,6 +274,7 @@ struct Applier<'t> {
 impl Applier<'_> {
     fn apply<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<(), LayerError> {
         let path = entry.path_bytes().into_owned();
+        self.check_pax_framing(&mut entry, &path)?;
         let (parent, name) = split_last(&path);
         if name == OPAQUE_WHITEOUT {
             return self.make_opaque(parent);
@@ -315,6 +329,27 @@ impl Applier<'_> {
         self.place(&path, |tree, resolution| {
             tree.insert_at(resolution, kind, metadata, &path)
         })
+    }
+
+    /// Fails unless every PAX record of `entry` parses, before its path,
+    /// which may come from those records, is used (see
+    /// [`LayerError::UnreadablePax`]).
+    fn check_pax_framing<R: Read>(
+        &self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &[u8],
+    ) -> Result<(), LayerError> {
+        let unreadable = || LayerError::UnreadablePax {
+            layer: self.layer.to_owned(),
+            entry: lossy(path),
+        };
+        let Some(records) = entry.pax_extensions().map_err(|_| unreadable())? else {
+            return Ok(());
+        };
+        for record in records {
+            record.map_err(|_| unreadable())?;
+        }
+        Ok(())
     }
 
     fn hard_link(&mut self, path: &[u8], target_path: &[u8]) -> Result<(), LayerError> {
@@ -532,6 +567,67 @@ mod tests {
         assert_eq!(split_last(b"a/b/"), (&b"a"[..], &b"b"[..]));
         assert_eq!(split_last(b"c"), (&b""[..], &b"c"[..]));
         assert_eq!(split_last(b"/"), (&b""[..], &b""[..]));
+    }
+
+    /// A ustar header with `name`, of `kind`, holding `size` bytes.
+    fn header(name: &str, kind: tar::EntryType, size: usize) -> tar::Header {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name).unwrap();
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(size as u64);
+        header.set_cksum();
+        header
+    }
+
+    #[test]
+    fn pax_value_with_a_newline_is_refused_not_split_into_a_record() {
+        // One record whose value holds a newline and, after it, what reads
+        // as a record of its own if records are split at newlines: a path
+        // that makes the entry a whiteout of etc/passwd. Readers that frame
+        // records by their length (Go's, so Docker's) see a comment only.
+        let inner = "23 path=etc/.wh.passwd\n";
+        let outer_rest = format!(" comment=\n{inner}");
+        let outer = format!("{}{outer_rest}", outer_rest.len() + 2);
+        assert_eq!(
+            outer.split_once(' ').unwrap().0.parse::<usize>().unwrap(),
+            outer.len()
+        );
+        let mut layer = Vec::new();
+        for (header, data) in [
+            (
+                header("PaxHeader", tar::EntryType::XHeader, outer.len()),
+                outer.as_bytes(),
+            ),
+            (header("harmless", tar::EntryType::Regular, 0), &b""[..]),
+        ] {
+            layer.extend_from_slice(header.as_bytes());
+            layer.extend_from_slice(data);
+            layer.resize(layer.len().next_multiple_of(512), 0);
+        }
+        layer.extend_from_slice(&[0; 1024]);
+
+        let mut tree = Tree::new(0);
+        let passwd = tree.store_bytes(b"root").unwrap();
+        tree.insert("etc/passwd", Kind::File(passwd), Metadata::new(0o644, 0))
+            .unwrap();
+        let lower = Layer {
+            digest: "sha256:lower",
+            compression: Compression::None,
+            diff_id: None,
+        };
+        let error = lower.apply(&mut tree, &layer[..]).unwrap_err();
+        assert!(
+            matches!(&error, LayerError::UnreadablePax { entry, .. } if entry == "etc/.wh.passwd"),
+            "{error:?}"
+        );
+        assert!(
+            tree.lookup("etc/passwd").is_some(),
+            "the smuggled whiteout was applied"
+        );
     }
 
     #[test]
