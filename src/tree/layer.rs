@@ -275,6 +275,11 @@ impl Applier<'_> {
     fn apply<R: Read>(&mut self, mut entry: tar::Entry<'_, R>) -> Result<(), LayerError> {
         let path = entry.path_bytes().into_owned();
         self.check_pax_framing(&mut entry, &path)?;
+        // Only a PAX record can put a NUL in a path; no file system can hold
+        // one, and Go's reader (Docker's) refuses it.
+        if path.contains(&0) {
+            return Err(self.bad_pax_record(&path, "path"));
+        }
         let (parent, name) = split_last(&path);
         if name == OPAQUE_WHITEOUT {
             return self.make_opaque(parent);
@@ -459,11 +464,7 @@ impl Applier<'_> {
             let extension = extension.map_err(header_error)?;
             let key = extension.key_bytes();
             let value = extension.value_bytes();
-            let bad_record = || LayerError::PaxRecord {
-                layer: self.layer.to_owned(),
-                entry: lossy(path),
-                record: lossy(key),
-            };
+            let bad_record = || self.bad_pax_record(path, &lossy(key));
             if let Some(name) = key.strip_prefix(XATTR_PREFIX) {
                 let name = String::from_utf8(name.to_vec()).map_err(|_| bad_record())?;
                 metadata.xattrs.insert(name, value.to_vec());
@@ -485,6 +486,7 @@ impl Applier<'_> {
         path: &[u8],
     ) -> Result<Vec<u8>, LayerError> {
         match entry.link_name_bytes() {
+            Some(target) if target.contains(&0) => Err(self.bad_pax_record(path, "linkpath")),
             Some(target) if !target.is_empty() => Ok(target.into_owned()),
             _ => Err(LayerError::MissingLinkName {
                 layer: self.layer.to_owned(),
@@ -508,6 +510,14 @@ impl Applier<'_> {
                 io::ErrorKind::InvalidData,
                 "a device entry in a header with no device numbers (neither ustar nor GNU)",
             ))),
+        }
+    }
+
+    fn bad_pax_record(&self, path: &[u8], record: &str) -> LayerError {
+        LayerError::PaxRecord {
+            layer: self.layer.to_owned(),
+            entry: lossy(path).replace('\0', "\\0"),
+            record: record.to_owned(),
         }
     }
 
@@ -628,6 +638,43 @@ mod tests {
             tree.lookup("etc/passwd").is_some(),
             "the smuggled whiteout was applied"
         );
+    }
+
+    #[test]
+    fn nul_in_a_pax_path_or_link_target_is_refused() {
+        for (key, kind) in [
+            ("path", tar::EntryType::Regular),
+            ("linkpath", tar::EntryType::Symlink),
+        ] {
+            let rest = format!(" {key}=a\0b\n");
+            let record = format!("{}{rest}", rest.len() + 2);
+            let mut layer = Vec::new();
+            for (header, data) in [
+                (
+                    header("PaxHeader", tar::EntryType::XHeader, record.len()),
+                    record.as_bytes(),
+                ),
+                (header("entry", kind, 0), &b""[..]),
+            ] {
+                layer.extend_from_slice(header.as_bytes());
+                layer.extend_from_slice(data);
+                layer.resize(layer.len().next_multiple_of(512), 0);
+            }
+            layer.extend_from_slice(&[0; 1024]);
+            let mut tree = Tree::new(0);
+            let error = Layer {
+                digest: "sha256:nul",
+                compression: Compression::None,
+                diff_id: None,
+            }
+            .apply(&mut tree, &layer[..])
+            .unwrap_err();
+            assert!(
+                matches!(&error, LayerError::PaxRecord { record, .. } if record == key),
+                "{key}: {error:?}"
+            );
+            assert_eq!(tree.walk().count(), 0, "{key}: a NUL reached the tree");
+        }
     }
 
     #[test]
