@@ -162,10 +162,10 @@ fn lower_layer() -> Tree {
 fn oci_image(input: &[u8]) {
     let sandbox = Sandbox::new();
     let store = sandbox.store();
-    let mut parts = input.split_str(b"\n----\n");
-    let config = parts.next().unwrap_or_default();
-    let manifest = parts.next().unwrap_or_default();
-    let index = parts.next();
+    let parts = split(input, b"\n----\n");
+    let config = parts[0];
+    let manifest = parts.get(1).copied().unwrap_or_default();
+    let index = parts.get(2);
     let write = |bytes: &[u8]| {
         store
             .write_blob(bytes)
@@ -435,54 +435,22 @@ fn read_dir(dir: &Path) -> Vec<std::ffi::OsString> {
         .collect()
 }
 
+/// The parts of `bytes` between occurrences of `separator`.
+fn split<'a>(bytes: &'a [u8], separator: &[u8]) -> Vec<&'a [u8]> {
+    let mut parts = Vec::new();
+    let mut rest = bytes;
+    while let Some(at) = rest
+        .windows(separator.len())
+        .position(|window| window == separator)
+    {
+        parts.push(&rest[..at]);
+        rest = &rest[at + separator.len()..];
+    }
+    parts.push(rest);
+    parts
+}
+
 /// `bytes` with every `from` replaced by `to`.
 fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut parts = bytes.split_str(from);
-    out.extend_from_slice(parts.next().unwrap_or_default());
-    for part in parts {
-        out.extend_from_slice(to);
-        out.extend_from_slice(part);
-    }
-    out
-}
-
-/// Splitting bytes at a separator of several bytes.
-trait SplitStr {
-    fn split_str<'a>(&'a self, separator: &'a [u8]) -> SplitAt<'a>;
-}
-
-impl SplitStr for [u8] {
-    fn split_str<'a>(&'a self, separator: &'a [u8]) -> SplitAt<'a> {
-        SplitAt {
-            rest: Some(self),
-            separator,
-        }
-    }
-}
-
-struct SplitAt<'a> {
-    rest: Option<&'a [u8]>,
-    separator: &'a [u8],
-}
-
-impl<'a> Iterator for SplitAt<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let rest = self.rest?;
-        match rest
-            .windows(self.separator.len())
-            .position(|window| window == self.separator)
-        {
-            Some(at) => {
-                self.rest = Some(&rest[at + self.separator.len()..]);
-                Some(&rest[..at])
-            }
-            None => {
-                self.rest = None;
-                Some(rest)
-            }
-        }
-    }
+    split(bytes, from).join(to)
 }
