@@ -45,4 +45,12 @@ echo "test.sh: fast tier: cargo test"
 cargo test --all-targets --locked
 echo "test.sh: heavy tier: cargo test -- --ignored"
 cargo test --all-targets --locked -- --ignored
+
+# --- Fuzzing (docs/fuzzing.md) ---------------------------------------------
+# A bounded libFuzzer run: every target for 15 s (under 2 minutes in all, plus
+# building the instrumented binary), starting from the kept corpus and leaving
+# testdata/fuzz as it is. scripts/fuzz.sh without --discard runs the soaks.
+echo "test.sh: bounded fuzz run"
+scripts/fuzz.sh --discard all 15
+
 echo "test.sh: all tests passed"

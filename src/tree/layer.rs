@@ -672,6 +672,97 @@ fn id_field(id: io::Result<u64>, field: &str) -> io::Result<u32> {
 mod tests {
     use super::*;
 
+    /// A ustar header with `name`, of `kind`, holding `size` bytes.
+    fn header(name: &str, kind: tar::EntryType, size: usize) -> tar::Header {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(name).unwrap();
+        header.set_entry_type(kind);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(size as u64);
+        header.set_cksum();
+        header
+    }
+
+    /// A layer of one PAX header holding `records`, then an entry `name`
+    /// of `kind` it applies to.
+    fn with_pax(records: &str, name: &str, kind: tar::EntryType) -> Vec<u8> {
+        let mut layer = Vec::new();
+        for (header, data) in [
+            (
+                header("PaxHeader", tar::EntryType::XHeader, records.len()),
+                records.as_bytes(),
+            ),
+            (header(name, kind, 0), &b""[..]),
+        ] {
+            layer.extend_from_slice(header.as_bytes());
+            layer.extend_from_slice(data);
+            layer.resize(layer.len().next_multiple_of(512), 0);
+        }
+        layer.extend_from_slice(&[0; 1024]);
+        layer
+    }
+
+    fn plain(digest: &str) -> Layer<'_> {
+        Layer {
+            digest,
+            compression: Compression::None,
+            diff_id: None,
+        }
+    }
+
+    #[test]
+    fn pax_value_with_a_newline_is_refused_not_split_into_a_record() {
+        // One record whose value holds a newline and, after it, what reads
+        // as a record of its own if records are split at newlines (as the
+        // tar crate splits them): a path that makes the entry a whiteout of
+        // etc/passwd. Readers that frame records by their length (Go's, so
+        // Docker's) see a comment only.
+        let inner = "23 path=etc/.wh.passwd\n";
+        let outer_rest = format!(" comment=\n{inner}");
+        let outer = format!("{}{outer_rest}", outer_rest.len() + 2);
+        assert_eq!(
+            outer.split_once(' ').unwrap().0.parse::<usize>().unwrap(),
+            outer.len()
+        );
+        let layer = with_pax(&outer, "harmless", tar::EntryType::Regular);
+        let mut tree = Tree::new(0);
+        let passwd = tree.store_bytes(b"root").unwrap();
+        tree.insert("etc/passwd", Kind::File(passwd), Metadata::new(0o644, 0))
+            .unwrap();
+        let error = plain("sha256:lower")
+            .apply(&mut tree, &layer[..])
+            .unwrap_err();
+        assert!(matches!(&error, LayerError::Header { .. }), "{error:?}");
+        assert!(
+            tree.lookup("etc/passwd").is_some(),
+            "the smuggled whiteout was applied"
+        );
+    }
+
+    #[test]
+    fn nul_in_a_pax_path_or_link_target_is_refused() {
+        for (key, kind) in [
+            ("path", tar::EntryType::Regular),
+            ("linkpath", tar::EntryType::Symlink),
+        ] {
+            let rest = format!(" {key}=a\0b\n");
+            let record = format!("{}{rest}", rest.len() + 2);
+            let layer = with_pax(&record, "entry", kind);
+            let mut tree = Tree::new(0);
+            let error = plain("sha256:nul")
+                .apply(&mut tree, &layer[..])
+                .unwrap_err();
+            assert!(
+                matches!(&error, LayerError::Pax { source: PaxError::Nul { record }, .. } if record == key),
+                "{key}: {error:?}"
+            );
+            assert_eq!(tree.walk().count(), 0, "{key}: a NUL reached the tree");
+        }
+    }
+
     #[test]
     fn split_last_component() {
         assert_eq!(split_last(b"a/b/c"), (&b"a/b"[..], &b"c"[..]));

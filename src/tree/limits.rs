@@ -31,9 +31,14 @@ pub const MAX_HOLE_BYTES: u64 = 4 << 30;
 /// The longest path accepted: `PATH_MAX` less its NUL.
 pub(super) const MAX_PATH_LEN: usize = PATH_MAX - 1;
 
-/// Checks a path as Linux checks one given to a system call: at most
-/// 4095 bytes, no component over 255 bytes.
+/// Checks a path as Linux checks one given to a system call: no NUL byte,
+/// at most 4095 bytes, no component over 255 bytes.
 pub fn check_path(path: &[u8]) -> Result<(), TreeError> {
+    if path.contains(&0) {
+        return Err(TreeError::Nul {
+            path: shown(path).replace('\0', "\\0"),
+        });
+    }
     if path.len() > MAX_PATH_LEN {
         return Err(TreeError::PathTooLong {
             path: shown(path),
@@ -70,6 +75,10 @@ mod tests {
         assert!(matches!(
             check_path(format!("{longest}f").as_bytes()),
             Err(TreeError::PathTooLong { length: 4096, .. })
+        ));
+        assert!(matches!(
+            check_path(b"a/b\0c"),
+            Err(TreeError::Nul { path }) if path == "a/b\\0c"
         ));
     }
 }

@@ -73,6 +73,13 @@ pub enum TreeError {
         /// Its length in bytes.
         length: usize,
     },
+    /// A path with a NUL byte, which no Linux path can hold (a system call
+    /// would read it cut short there).
+    #[error("`{path}` holds a NUL byte, which no Linux path can")]
+    Nul {
+        /// The path, shortened, the NUL shown as `\0`.
+        path: String,
+    },
     /// A path with a component longer than Linux accepts.
     #[error(
         "`{path}` holds a name of {length} bytes; Linux takes names of at most {NAME_MAX} bytes (NAME_MAX)"

@@ -26,6 +26,15 @@ pub enum PaxError {
         /// Its value, shortened.
         value: String,
     },
+    /// A path or link target with a NUL byte, which only a PAX record can
+    /// carry and no file system can hold.
+    #[error(
+        "PAX record `{record}` holds a NUL byte, which no file name can (Go's reader refuses it too)"
+    )]
+    Nul {
+        /// The record's key.
+        record: String,
+    },
     /// An extended attribute name that is not UTF-8 or too long for Linux.
     #[error(
         "extended attribute `{name}`: names are UTF-8 of at most {XATTR_NAME_MAX} bytes on Linux (XATTR_NAME_MAX)"
@@ -70,6 +79,11 @@ impl Records {
             value: String::from_utf8_lossy(&value[..value.len().min(40)]).into_owned(),
         };
         match key {
+            b"path" | b"linkpath" if value.contains(&0) => {
+                return Err(PaxError::Nul {
+                    record: String::from_utf8_lossy(key).into_owned(),
+                });
+            }
             b"uid" => self.uid = Some(pax_id(value).ok_or_else(malformed)?),
             b"gid" => self.gid = Some(pax_id(value).ok_or_else(malformed)?),
             b"mtime" => self.mtime = Some(pax_time(value).ok_or_else(malformed)?),

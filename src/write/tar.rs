@@ -17,7 +17,8 @@ use crate::tree::{Device, Entry, Kind, NodeId, Tree};
 
 /// Output buffer; data is copied straight into it from the tree's arena.
 const BUFFER: usize = 256 * 1024;
-/// The largest value of an 8-byte octal header field (uid, gid).
+/// The largest value of an 8-byte octal header field (uid, gid, device
+/// numbers).
 const MAX_OCTAL_ID: u64 = 0o7777777;
 /// The largest value of a 12-byte octal header field (size).
 const MAX_OCTAL_SIZE: u64 = 0o77777777777;
@@ -95,7 +96,7 @@ impl<W: Write> TarWriter<'_, W> {
         header.set_gid(pax.id_field("gid", metadata.gid));
         header.set_mtime(mtime);
         header.set_size(0);
-        set_device(&mut header, Device::NONE);
+        set_device(&mut header, Device::NONE, &entry.path)?;
 
         let first_path = match node.links() {
             1 => None,
@@ -120,11 +121,11 @@ impl<W: Write> TarWriter<'_, W> {
             }
             (Kind::CharDevice(device), None) => {
                 header.set_entry_type(EntryType::Char);
-                set_device(&mut header, *device);
+                set_device(&mut header, *device, &entry.path)?;
             }
             (Kind::BlockDevice(device), None) => {
                 header.set_entry_type(EntryType::Block);
-                set_device(&mut header, *device);
+                set_device(&mut header, *device, &entry.path)?;
             }
             (Kind::Fifo, None) => header.set_entry_type(EntryType::Fifo),
             (Kind::Socket, None) => {
@@ -148,13 +149,29 @@ impl<W: Write> TarWriter<'_, W> {
     }
 }
 
-/// Sets the device numbers of a ustar header.
-fn set_device(header: &mut Header, device: Device) {
+/// Sets the device numbers of a ustar header. Its fields hold every number
+/// Linux gives (12-bit majors, 20-bit minors); a wider one, which only a
+/// forged layer holds, is refused rather than cut to its low digits.
+fn set_device(header: &mut Header, device: Device, path: &[u8]) -> Result<(), WriteError> {
+    for (field, value) in [
+        ("device major", device.major),
+        ("device minor", device.minor),
+    ] {
+        if u64::from(value) > MAX_OCTAL_ID {
+            return Err(WriteError::Unrepresentable {
+                path: String::from_utf8_lossy(path).into_owned(),
+                field,
+                value: value.into(),
+                format: "tar",
+            });
+        }
+    }
     let ustar = header
         .as_ustar_mut()
         .expect("headers made by Header::new_ustar are ustar");
     ustar.set_device_major(device.major);
     ustar.set_device_minor(device.minor);
+    Ok(())
 }
 
 /// Puts `path` in the ustar name field, or split between prefix and name at
@@ -261,6 +278,38 @@ mod tests {
             let (len, _) = text.split_once(' ').unwrap();
             assert_eq!(len.parse::<usize>().unwrap(), text.len(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn device_numbers_beyond_ustar_fields_are_refused_not_cut() {
+        let mut tree = Tree::new(0);
+        let fits = Device {
+            major: 4095,
+            minor: (1 << 20) - 1,
+        };
+        tree.insert("fits", Kind::CharDevice(fits), Default::default())
+            .unwrap();
+        let archive = write(&tree, Vec::new(), 0).unwrap();
+        let mut entries = tar::Archive::new(&archive[..]);
+        let entry = entries.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(entry.header().device_major().unwrap(), Some(fits.major));
+        assert_eq!(entry.header().device_minor().unwrap(), Some(fits.minor));
+
+        let wide = Device {
+            major: 1,
+            minor: 1 << 21,
+        };
+        tree.insert("wide", Kind::BlockDevice(wide), Default::default())
+            .unwrap();
+        let error = write(&tree, Vec::new(), 0).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                WriteError::Unrepresentable { path, field: "device minor", value, .. }
+                    if path == "wide" && *value == 1 << 21
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -65,8 +65,33 @@ struct Walk<'l, 'a> {
     order: Vec<&'a str>,
 }
 
-impl<'a> Walk<'_, 'a> {
+/// A module being walked and its dependencies still to visit. The walk
+/// keeps these on a stack of its own: `moddep.lst` comes from a boot image,
+/// and a chain of dependencies as long as the file allows must not
+/// overflow the thread's stack.
+type Frame<'l, 'a> = (&'a str, std::iter::Rev<std::slice::Iter<'l, &'a str>>);
+
+impl<'l, 'a> Walk<'l, 'a> {
     fn visit(&mut self, module: &'a str) -> Result<(), GrubError> {
+        let mut stack = Vec::new();
+        self.enter(module, &mut stack)?;
+        while let Some((module, pending)) = stack.last_mut() {
+            match pending.next() {
+                Some(dependency) => self.enter(dependency, &mut stack)?,
+                None => {
+                    let module = *module;
+                    stack.pop();
+                    self.state.insert(module, State::Placed);
+                    self.order.push(module);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts walking `module` unless it is placed; meeting it again while
+    /// its dependencies are walked is a cycle.
+    fn enter(&mut self, module: &'a str, stack: &mut Vec<Frame<'l, 'a>>) -> Result<(), GrubError> {
         match self.state.get(module) {
             Some(State::Placed) => return Ok(()),
             Some(State::Entered) => {
@@ -77,12 +102,8 @@ impl<'a> Walk<'_, 'a> {
             None => {}
         }
         self.state.insert(module, State::Entered);
-        let dependencies = self.dependencies;
-        for dependency in dependencies.get(module).into_iter().flatten().rev() {
-            self.visit(dependency)?;
-        }
-        self.state.insert(module, State::Placed);
-        self.order.push(module);
+        let dependencies = self.dependencies.get(module).map_or(&[][..], Vec::as_slice);
+        stack.push((module, dependencies.iter().rev()));
         Ok(())
     }
 }
@@ -107,6 +128,16 @@ mod tests {
     fn cycle_is_an_error() {
         let error = load_order("a: b\nb: c\nc: a\n", &["a"]).unwrap_err();
         assert!(matches!(error, GrubError::DependencyCycle { module } if module == "a"));
+    }
+
+    #[test]
+    fn a_long_dependency_chain_needs_no_deep_stack() {
+        let depth = 200_000;
+        let moddep: String = (0..depth).map(|i| format!("m{i}: m{}\n", i + 1)).collect();
+        let order = load_order(&moddep, &["m0"]).unwrap();
+        assert_eq!(order.len(), depth + 1);
+        assert_eq!(order[0], format!("m{depth}"));
+        assert_eq!(order[depth], "m0");
     }
 
     #[test]
