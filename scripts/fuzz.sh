@@ -78,12 +78,12 @@ for target in "${targets[@]}"; do
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
   executions=$(stat number_of_executed_units)
   if [ "$discard" = false ] && [ $status -eq 0 ]; then
-    # Keep the smallest set of inputs that covers what the old corpus and
-    # the new finds cover.
+    # Keep a small set of inputs that covers every feature the old corpus
+    # and the new finds cover.
     merged=$work/merged/$target
     rm -rf "$merged"
     mkdir -p "$merged"
-    OSSIFY_FUZZ_TARGET=$target "$binary" -merge=1 -max_len=65536 -timeout=10 \
+    OSSIFY_FUZZ_TARGET=$target "$binary" -set_cover_merge=1 -max_len=65536 -timeout=10 \
       -rss_limit_mb=2048 "$merged" "$corpus" "$found" >>"$log" 2>&1
     rm -rf "$corpus"
     mv "$merged" "$corpus"
