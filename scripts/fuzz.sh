@@ -63,7 +63,7 @@ for target in "${targets[@]}"; do
   found=$work/found/$target
   artifacts=$work/artifacts/$target
   log=$work/logs/$target.log
-  rm -rf "$found"
+  rm -rf "$found" "$artifacts"
   mkdir -p "$corpus" "$crashes" "$found" "$artifacts" "$(dirname "$log")"
   echo "fuzz.sh: $target for ${seconds}s (log: $log)"
   # New inputs go to $found; the kept corpus and past crashes are read only.
@@ -71,8 +71,12 @@ for target in "${targets[@]}"; do
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" \
     "$found" "$corpus" "$crashes" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
-    echo "fuzz.sh: $target FAILED; the input is in $artifacts/; replay it with" >&2
-    echo "  OSSIFY_FUZZ_TARGET=$target $binary $artifacts/<file>" >&2
+    if [ -n "$(ls -A "$artifacts")" ]; then
+      echo "fuzz.sh: $target FAILED; the input is in $artifacts/; replay it with" >&2
+      echo "  OSSIFY_FUZZ_TARGET=$target $binary $artifacts/<file>" >&2
+    else
+      echo "fuzz.sh: $target stopped without a failing input (interrupted?)" >&2
+    fi
     status=1
   fi
   stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n 1; }
