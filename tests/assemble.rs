@@ -17,6 +17,7 @@ use ossify::assemble::{self, ImageConfig, ImageError, Images, files::Host};
 use ossify::config::{self, Source};
 use ossify::output::{self, Destination, Format};
 use ossify::tree::{Kind, Metadata, Tree};
+use support::chain;
 
 const EPOCH: u64 = 1_492_533_000;
 
@@ -261,17 +262,6 @@ fn the_root_filesystem_has_linuxkits_layout() {
         root.node(root.lookup("etc/localtime").unwrap()).kind,
         Kind::Symlink(b"/usr/share/zoneinfo/UTC".to_vec())
     );
-}
-
-/// An error with its causes, as `ossify` prints it.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 #[test]

@@ -1,11 +1,19 @@
 //! Layer application over layers synthesised here: OCI changeset semantics
 //! and hostile input.
 
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
+mod support;
+
 use std::io::{Read, Write};
 
 use ossify::tree::layer::{Layer, LayerError};
 use ossify::tree::{Compression, Device, Kind, Tree, TreeError};
 use sha2::{Digest, Sha256};
+use support::chain;
 
 const MTIME: u64 = 1_600_000_000;
 
@@ -563,17 +571,6 @@ fn hostile_layers_are_errors_naming_layer_and_entry() {
             assert!(text.contains(message), "{case}: `{text}` lacks `{message}`");
         }
     }
-}
-
-/// An error with its causes, as `ossify` prints it.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 #[test]

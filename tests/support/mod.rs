@@ -13,6 +13,17 @@ pub use fake_registry::{FakeRegistry, Fault};
 pub use layout::{LayerBlob, Layout, layer_tar};
 pub use registry::Registry;
 
+/// An error with its causes, as `ossify` prints it.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 /// Runs the ossify binary with `args` in `dir`.
 pub fn ossify_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_ossify"))
