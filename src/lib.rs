@@ -5,6 +5,7 @@
 //! [`config`] (YAML → [`config::Config`]) → [`image`] → [`tree`] →
 //! [`assemble`] → [`write`] → [`output`]. See `docs/architecture.md`.
 
+pub mod abandoned;
 pub mod assemble;
 pub mod bootloader;
 pub mod build;

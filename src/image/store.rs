@@ -27,6 +27,7 @@ use super::digest::{Hasher, digest_reader};
 use super::limit::MAX_DOCUMENT;
 use super::manifest::{Document, descriptor_digest};
 use super::{Digest, Error, Platform, Reference};
+use crate::abandoned::{remove_abandoned, remove_if_abandoned};
 
 /// The annotation that names an image in an OCI layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -259,18 +260,9 @@ impl Store {
     /// partial files are locked, and stay.
     pub fn remove_stale_partials(&self) -> Result<(), Error> {
         let dir = self.blobs_dir();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io(&dir, e)),
-        };
-        for entry in entries {
-            let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-            if is_partial(&path) {
-                remove_if_unlocked(&path)?;
-            }
-        }
-        Ok(())
+        remove_abandoned(&dir, TEMP_PREFIX)
+            .map(drop)
+            .map_err(|e| Error::io(&dir, e))
     }
 
     /// The descriptor `index.json` records under `name`.
@@ -364,7 +356,7 @@ impl Store {
         for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let path = entry.map_err(|e| Error::io(&dir, e))?.path();
             if is_partial(&path) {
-                remove_if_unlocked(&path)?;
+                remove_if_abandoned(&path).map_err(|e| Error::io(&path, e))?;
                 continue;
             }
             let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -720,20 +712,6 @@ pub(crate) fn open_regular(path: &Path) -> Result<Option<File>, Error> {
 fn is_partial(path: &Path) -> bool {
     path.file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
-}
-
-/// Removes a partial download unless its writer still holds its lock.
-fn remove_if_unlocked(path: &Path) -> Result<(), Error> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    match file.try_lock() {
-        Ok(()) => remove_if_present(path),
-        Err(TryLockError::WouldBlock) => Ok(()),
-        Err(TryLockError::Error(e)) => Err(Error::io(path, e)),
-    }
 }
 
 fn remove_if_present(path: &Path) -> Result<(), Error> {

@@ -11,9 +11,9 @@
 //! file whose lock nobody holds was left by a process that is gone, and
 //! [`remove_stale`] deletes it.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -261,38 +261,12 @@ pub fn abandon_in_progress() -> Abandoned {
 }
 
 /// Removes the temporary output files in `dir` that no process is writing:
-/// regular files named `.ossify-…` whose lock can be taken, left by a
-/// process that ended without cleaning up (killed with SIGKILL, say).
-/// Best effort: one that cannot be opened or removed (another user's, in
-/// a shared directory) stays. Returns how many were removed.
+/// `.ossify-…` files left by a process that ended without cleaning up
+/// (killed with SIGKILL, say). Best effort: a sweep that fails (another
+/// user's file in a shared directory) leaves the rest. Returns how many
+/// were removed.
 pub fn remove_stale(dir: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            entry
-                .file_name()
-                .as_encoded_bytes()
-                .starts_with(TEMP_PREFIX.as_bytes())
-        })
-        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_file()))
-        .filter(|entry| remove_if_unlocked(&entry.path()))
-        .count()
-}
-
-/// Removes `path` if its lock can be taken, while holding it: a creator
-/// that locks it next finds it unlinked.
-fn remove_if_unlocked(path: &Path) -> bool {
-    let Ok(file) = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    else {
-        return false;
-    };
-    file.try_lock().is_ok() && fs::remove_file(path).is_ok()
+    crate::abandoned::remove_abandoned(dir, TEMP_PREFIX).unwrap_or(0)
 }
 
 /// 0644 less the umask, as `File::create` would give.
