@@ -8,14 +8,13 @@ mod bootable;
 pub mod destination;
 mod disk;
 mod efi;
+mod format;
 mod iso;
 pub mod manifest;
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use thiserror::Error;
 
@@ -31,171 +30,9 @@ use crate::write::{self, WriteError};
 use atomic::{AtomicFile, CommitError, Finished, Pending};
 use bootable::Bootable;
 pub use destination::{Destination, Name, Stream, Target, TargetWriter, Unstreamable};
-
-/// An output format, named as `linuxkit build --format` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Format {
-    KernelInitrd,
-    TarKernelInitrd,
-    Tar,
-    Docker,
-    KernelSquashfs,
-    KernelErofs,
-    KernelIso,
-    IsoBios,
-    IsoEfi,
-    IsoEfiInitrd,
-    Iso,
-    RawBios,
-    RawEfi,
-    Qcow2Bios,
-    Qcow2Efi,
-    Vhd,
-    DynamicVhd,
-    Vmdk,
-    Aws,
-    Gcp,
-    Rpi3,
-    Uki,
-}
-
-/// Every format with its name and the file names it writes for `<name>`.
-const FORMATS: &[(Format, &str, &[&str])] = &[
-    (
-        Format::KernelInitrd,
-        "kernel+initrd",
-        &["-kernel", "-initrd.img", "-cmdline"],
-    ),
-    (
-        Format::TarKernelInitrd,
-        "tar-kernel-initrd",
-        &["-initrd.tar"],
-    ),
-    (Format::Tar, "tar", &[".tar"]),
-    (Format::Docker, "docker", &[".docker"]),
-    (
-        Format::KernelSquashfs,
-        "kernel+squashfs",
-        &["-kernel", "-squashfs.img", "-cmdline"],
-    ),
-    (
-        Format::KernelErofs,
-        "kernel+erofs",
-        &["-kernel", "-erofs.img", "-cmdline"],
-    ),
-    (
-        Format::KernelIso,
-        "kernel+iso",
-        &["-kernel", ".iso", "-cmdline"],
-    ),
-    (Format::IsoBios, "iso-bios", &[".iso"]),
-    (Format::IsoEfi, "iso-efi", &["-efi.iso"]),
-    (Format::IsoEfiInitrd, "iso-efi-initrd", &["-efi-initrd.iso"]),
-    (Format::Iso, "iso", &["-hybrid.iso"]),
-    (Format::RawBios, "raw-bios", &["-bios.img"]),
-    (Format::RawEfi, "raw-efi", &["-efi.img"]),
-    (Format::Qcow2Bios, "qcow2-bios", &[".qcow2"]),
-    (Format::Qcow2Efi, "qcow2-efi", &["-efi.qcow2"]),
-    (Format::Vhd, "vhd", &[".vhd"]),
-    (Format::DynamicVhd, "dynamic-vhd", &[".vhd"]),
-    (Format::Vmdk, "vmdk", &[".vmdk"]),
-    (Format::Aws, "aws", &[".raw"]),
-    (Format::Gcp, "gcp", &[".img.tar.gz"]),
-    (Format::Rpi3, "rpi3", &[".tar"]),
-    (Format::Uki, "uki", &[".efi"]),
-];
-
-/// The longest suffix a format or the manifest adds to a build's name.
-pub(crate) fn longest_suffix() -> usize {
-    FORMATS
-        .iter()
-        .flat_map(|(_, _, suffixes)| suffixes.iter())
-        .chain([&".manifest.json"])
-        .map(|suffix| suffix.len())
-        .max()
-        .unwrap_or_default()
-}
-
-impl Format {
-    fn entry(self) -> &'static (Format, &'static str, &'static [&'static str]) {
-        FORMATS
-            .iter()
-            .find(|(format, _, _)| *format == self)
-            .expect("every format is listed in FORMATS")
-    }
-
-    /// The name `--format` takes.
-    pub fn name(self) -> &'static str {
-        self.entry().1
-    }
-
-    /// The files this format writes for a build named `name`.
-    pub fn file_names(self, name: &str) -> Vec<String> {
-        self.entry()
-            .2
-            .iter()
-            .map(|suffix| format!("{name}{suffix}"))
-            .collect()
-    }
-
-    /// Formats that are a single stream and so can go to stdout with `-o -`.
-    pub fn is_streamable(self) -> bool {
-        matches!(self, Format::Tar | Format::Docker)
-    }
-
-    /// Every format name, for help and error messages.
-    pub fn all_names() -> Vec<&'static str> {
-        FORMATS.iter().map(|(_, name, _)| *name).collect()
-    }
-
-    /// The formats this version of ossify can write.
-    pub fn supported() -> &'static [Format] {
-        &[
-            Format::KernelInitrd,
-            Format::TarKernelInitrd,
-            Format::Tar,
-            Format::Uki,
-            Format::IsoBios,
-            Format::IsoEfi,
-            Format::IsoEfiInitrd,
-            Format::Iso,
-            Format::RawBios,
-            Format::RawEfi,
-            Format::Qcow2Bios,
-            Format::Qcow2Efi,
-            Format::Vhd,
-            Format::DynamicVhd,
-            Format::Vmdk,
-        ]
-    }
-
-    /// Whether the format needs bootloader files (from a boot image).
-    pub fn needs_bootloader(self) -> bool {
-        !self.loaders().is_empty()
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A format name that is not one of LinuxKit's (or ossify's `uki`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format `{0}`; known formats: {list}", list = Format::all_names().join(", "))]
-pub struct UnknownFormat(pub String);
-
-impl FromStr for Format {
-    type Err = UnknownFormat;
-    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
-        FORMATS
-            .iter()
-            .find(|(_, name, _)| *name == s)
-            .map(|(format, _, _)| *format)
-            .ok_or_else(|| UnknownFormat(s.to_owned()))
-    }
-}
+pub(crate) use format::longest_suffix;
+pub use format::{Format, UnknownFormat};
+use format::{Loader, Medium, Recipe};
 
 fn supported_names() -> String {
     Format::supported()
@@ -267,7 +104,7 @@ pub struct Written {
 /// Fails for the first format of `formats` this version cannot write, so a
 /// build can stop before it fetches anything.
 pub fn check_supported(formats: &[Format]) -> Result<(), OutputError> {
-    match formats.iter().find(|f| !Format::supported().contains(f)) {
+    match formats.iter().find(|f| !f.is_supported()) {
         Some(format) => Err(OutputError::Unsupported(*format)),
         None => Ok(()),
     }
@@ -404,17 +241,24 @@ fn write_files(
 ) -> Result<Vec<(Format, Pending)>, OutputError> {
     let name = files.name;
     let mut written = Vec::new();
-    if formats.contains(&Format::Tar) {
-        let path = (files.path)(&Format::Tar.file_names(name)[0]);
+    // Formats of the whole root come first: the boot files are split out
+    // of the tree after them.
+    for &format in formats.iter().filter(|f| f.recipe() == Recipe::Tar) {
+        let path = (files.path)(&format.file_names(name)[0]);
         let file = stage_file(&path, |out| {
             write::tar::write(&tree, out, source_date_epoch).map(drop)
         })?;
-        written.push((Format::Tar, file));
+        written.push((format, file));
     }
     let initrd_formats: Vec<Format> = formats
         .iter()
         .copied()
-        .filter(|f| *f != Format::Tar)
+        .filter(|f| {
+            matches!(
+                f.recipe(),
+                Recipe::KernelInitrd | Recipe::TarKernelInitrd | Recipe::Bootable(_)
+            )
+        })
         .collect();
     if initrd_formats.is_empty() {
         return Ok(written);
@@ -456,79 +300,56 @@ fn write_files(
     for format in initrd_formats {
         let names = format.file_names(name);
         initrd.rewind().map_err(io_error)?;
-        if format.needs_bootloader() {
-            let (Some(system), Some(disks)) = (&bootable, &mut disks) else {
-                return Err(OutputError::NoBootloader(format));
-            };
-            let file = stage_file(&(files.path)(&names[0]), |out| {
-                write_bootable(system, disks, format, scratch, out)
-            })?;
-            written.push((format, file));
-        } else if format == Format::KernelInitrd {
-            // LinuxKit writes only the parts that are not empty.
-            if !boot.kernel.is_empty() {
+        match format.recipe() {
+            Recipe::Bootable(medium) => {
+                let (Some(system), Some(disks)) = (&bootable, &mut disks) else {
+                    return Err(OutputError::NoBootloader(format));
+                };
                 let file = stage_file(&(files.path)(&names[0]), |out| {
-                    copy(&mut &boot.kernel[..], out)
+                    write_medium(system, disks, medium, scratch, out)
                 })?;
                 written.push((format, file));
             }
-            let file = stage_file(&(files.path)(&names[1]), |out| copy(&mut initrd, out))?;
-            written.push((format, file));
-            if !boot.cmdline.is_empty() {
-                let file = stage_file(&(files.path)(&names[2]), |out| {
-                    copy(&mut &boot.cmdline[..], out)
+            Recipe::KernelInitrd => {
+                // LinuxKit writes only the parts that are not empty.
+                if !boot.kernel.is_empty() {
+                    let file = stage_file(&(files.path)(&names[0]), |out| {
+                        copy(&mut &boot.kernel[..], out)
+                    })?;
+                    written.push((format, file));
+                }
+                let file = stage_file(&(files.path)(&names[1]), |out| copy(&mut initrd, out))?;
+                written.push((format, file));
+                if !boot.cmdline.is_empty() {
+                    let file = stage_file(&(files.path)(&names[2]), |out| {
+                        copy(&mut &boot.cmdline[..], out)
+                    })?;
+                    written.push((format, file));
+                }
+            }
+            Recipe::TarKernelInitrd => {
+                let mut bundle = Tree::new(source_date_epoch);
+                let parts = [
+                    ("kernel", &boot.kernel[..]),
+                    ("cmdline", &boot.cmdline),
+                    ("ucode.cpio", &boot.ucode),
+                ];
+                for (file_name, contents) in parts.into_iter().filter(|(_, c)| !c.is_empty()) {
+                    let blob = bundle.store_bytes(contents).map_err(io_error)?;
+                    add_file(&mut bundle, file_name, blob, source_date_epoch);
+                }
+                let blob = bundle.store(&mut initrd, initrd_len).map_err(io_error)?;
+                add_file(&mut bundle, "initrd.img", blob, source_date_epoch);
+                let file = stage_file(&(files.path)(&names[0]), |out| {
+                    write::tar::write(&bundle, out, source_date_epoch).map(drop)
                 })?;
                 written.push((format, file));
             }
-        } else {
-            let mut bundle = Tree::new(source_date_epoch);
-            let parts = [
-                ("kernel", &boot.kernel[..]),
-                ("cmdline", &boot.cmdline),
-                ("ucode.cpio", &boot.ucode),
-            ];
-            for (file_name, contents) in parts.into_iter().filter(|(_, c)| !c.is_empty()) {
-                let blob = bundle.store_bytes(contents).map_err(io_error)?;
-                add_file(&mut bundle, file_name, blob, source_date_epoch);
-            }
-            let blob = bundle.store(&mut initrd, initrd_len).map_err(io_error)?;
-            add_file(&mut bundle, "initrd.img", blob, source_date_epoch);
-            let file = stage_file(&(files.path)(&names[0]), |out| {
-                write::tar::write(&bundle, out, source_date_epoch).map(drop)
-            })?;
-            written.push((format, file));
+            // Written above, or refused by `check_supported`.
+            Recipe::Tar | Recipe::NotYet => {}
         }
     }
     Ok(written)
-}
-
-/// Which bootloader a format needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Loader {
-    Isolinux,
-    EfiStub,
-    GrubPc,
-}
-
-impl Format {
-    /// The bootloaders this format puts on its medium.
-    fn loaders(self) -> &'static [Loader] {
-        match self {
-            Format::Uki
-            | Format::IsoEfi
-            | Format::IsoEfiInitrd
-            | Format::RawEfi
-            | Format::Qcow2Efi => &[Loader::EfiStub],
-            Format::IsoBios => &[Loader::Isolinux],
-            Format::Iso => &[Loader::Isolinux, Loader::EfiStub],
-            Format::RawBios
-            | Format::Qcow2Bios
-            | Format::Vhd
-            | Format::DynamicVhd
-            | Format::Vmdk => &[Loader::GrubPc],
-            _ => &[],
-        }
-    }
 }
 
 /// A bootable format cannot be made for the architecture built for.
@@ -591,34 +412,21 @@ pub fn check_bootloader(
     Ok(())
 }
 
-/// Writes one bootable format of `system` to `out`.
-fn write_bootable(
+/// Writes `medium` for `system` to `out`.
+fn write_medium(
     system: &Bootable<'_>,
     disks: &mut disk::Disks<'_>,
-    format: Format,
+    medium: Medium,
     scratch: &Path,
     out: &mut dyn Write,
 ) -> Result<(), FormatError> {
-    use disk::{Container, Firmware};
-    let firmware = |bios, efi| iso::Firmware { bios, efi };
-    match format {
-        Format::Uki => {
+    match medium {
+        Medium::Uki => {
             efi::uki(system)?.write(out)?;
             Ok(())
         }
-        Format::IsoBios => iso::write(system, firmware(true, false), scratch, out),
-        Format::IsoEfi | Format::IsoEfiInitrd => {
-            iso::write(system, firmware(false, true), scratch, out)
-        }
-        Format::Iso => iso::write(system, firmware(true, true), scratch, out),
-        Format::RawBios => disk::write(disks, Firmware::Bios, Container::Raw, out),
-        Format::RawEfi => disk::write(disks, Firmware::Efi, Container::Raw, out),
-        Format::Qcow2Bios => disk::write(disks, Firmware::Bios, Container::Qcow2, out),
-        Format::Qcow2Efi => disk::write(disks, Firmware::Efi, Container::Qcow2, out),
-        Format::Vhd => disk::write(disks, Firmware::Bios, Container::FixedVhd, out),
-        Format::DynamicVhd => disk::write(disks, Firmware::Bios, Container::DynamicVhd, out),
-        Format::Vmdk => disk::write(disks, Firmware::Bios, Container::Vmdk, out),
-        other => unreachable!("{other} is not in Format::supported()"),
+        Medium::Iso(firmware) => iso::write(system, firmware, scratch, out),
+        Medium::Disk(firmware, container) => disk::write(disks, firmware, container, out),
     }
 }
 
@@ -700,24 +508,5 @@ mod tests {
             "{error}"
         );
         assert!(check_bootloader(&[Format::Tar, Format::KernelInitrd], &host, "s390x").is_ok());
-    }
-
-    #[test]
-    fn names_round_trip_and_files_follow_linuxkit() {
-        for name in Format::all_names() {
-            assert_eq!(name.parse::<Format>().unwrap().name(), name);
-        }
-        assert_eq!(
-            Format::KernelInitrd.file_names("hello"),
-            ["hello-kernel", "hello-initrd.img", "hello-cmdline"]
-        );
-        assert_eq!(Format::Iso.file_names("x"), ["x-hybrid.iso"]);
-        assert!(
-            "iso-uefi"
-                .parse::<Format>()
-                .unwrap_err()
-                .to_string()
-                .contains("iso-efi")
-        );
     }
 }

@@ -175,9 +175,13 @@ impl Arena {
             self.spill_buffer = vec![0; SPILL_BUFFER];
         }
         let mut copied = 0;
-        if let Err(error) =
-            copy_to_spill(contents, &spill.file, &mut self.spill_buffer, &mut copied)
-        {
+        if let Err(error) = copy_to_spill(
+            contents,
+            &spill.file,
+            offset,
+            &mut self.spill_buffer,
+            &mut copied,
+        ) {
             // Keep the append position where the file really ends: a write
             // may have failed part-way.
             spill.len = spill.file.metadata().map_err(StoreError::Spill)?.len();
@@ -227,22 +231,33 @@ impl Arena {
     }
 }
 
-/// Appends everything `contents` holds to `file` through `buffer`, in
-/// large writes, counting the bytes in `copied`.
+/// Appends everything `contents` holds to `file` from `start` through
+/// `buffer`, in large writes, counting the bytes in `copied`. Buffers of
+/// zeros are skipped, not written, leaving holes: a sparse file in a layer
+/// (a disk image, say) costs neither disk space nor write time.
 fn copy_to_spill(
     contents: &mut impl Read,
-    mut file: &File,
+    file: &File,
+    start: u64,
     buffer: &mut [u8],
     copied: &mut u64,
 ) -> Result<(), StoreError> {
     loop {
         let read = read_up_to(contents, buffer).map_err(StoreError::Read)?;
         if read == 0 {
-            return Ok(());
+            break;
         }
-        file.write_all(&buffer[..read]).map_err(StoreError::Spill)?;
+        if !crate::write::is_zero(&buffer[..read]) {
+            file.write_all_at(&buffer[..read], start + *copied)
+                .map_err(StoreError::Spill)?;
+        }
         *copied += read as u64;
     }
+    let end = start + *copied;
+    if file.metadata().map_err(StoreError::Spill)?.len() < end {
+        file.set_len(end).map_err(StoreError::Spill)?;
+    }
+    Ok(())
 }
 
 /// Reads one blob; spilled blobs are read by offset, so many readers of the
