@@ -190,8 +190,10 @@ fn needs_extended(common: &Common, body: &Body<'_>) -> bool {
 /// Linux's `new_encode_dev`, if the numbers fit its 12-bit major and 20-bit
 /// minor.
 pub(super) fn encode_dev(major: u32, minor: u32) -> Option<u32> {
-    (major <= 0xfff && minor <= 0xf_ffff)
-        .then(|| (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12))
+    if major > 0xfff || minor > 0xf_ffff {
+        return None;
+    }
+    Some((minor & 0xff) | (major << 8) | ((minor & !0xff) << 12))
 }
 
 fn put16(out: &mut Vec<u8>, value: u16) {
