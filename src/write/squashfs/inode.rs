@@ -41,7 +41,7 @@ impl InodeType {
 
 /// The fields every inode starts with.
 pub(super) struct Common {
-    /// `st_mode`: file type and permission bits.
+    /// Permission bits, with setuid, setgid and sticky; no type bits.
     pub mode: u16,
     /// Index of the owner in the id table.
     pub uid: u16,
@@ -214,7 +214,7 @@ mod tests {
 
     fn common(nlink: u32, xattr: Option<u32>) -> Common {
         Common {
-            mode: 0o100644,
+            mode: 0o644,
             uid: 1,
             gid: 2,
             mtime: 1000,

@@ -384,7 +384,10 @@ impl Tables {
 fn common(node: &Node, number: u32, nlink: u32, ids: &IdTable, options: &Options) -> Common {
     let metadata = &node.metadata;
     Common {
-        mode: (node.kind.file_type_bits() | metadata.mode & 0o7777) as u16,
+        // Permission bits alone: the type is the inode's, and Linux 6.18
+        // refuses inodes whose mode carries type bits (mksquashfs stores
+        // none either).
+        mode: (metadata.mode & 0o7777) as u16,
         uid: ids.index(metadata.uid),
         gid: ids.index(metadata.gid),
         // Clamped to the epoch, which `write` checked fits 32 bits.
@@ -543,11 +546,11 @@ mod tests {
                 .collect();
 
             let root = by_path[""];
-            assert_eq!((root.mode, root.nlink), (0o040755, 2 + 5));
+            assert_eq!((root.mode, root.nlink), (0o755, 2 + 5));
             assert_eq!(root.parent, sb.inodes + 1);
 
             let big = by_path["bin/big"];
-            assert_eq!((big.code, big.mode, big.uid), (9, 0o104755, 0));
+            assert_eq!((big.code, big.mode, big.uid), (9, 0o4755, 0));
             assert_eq!(big.blocks.len(), 2);
             assert_eq!(big.blocks[1], 0, "the zero block is a hole");
             let mut expected = text(300_000);
@@ -580,12 +583,12 @@ mod tests {
             assert_eq!(by_path["etc/x"].code, 10);
 
             let nvme = by_path["dev/nvme"];
-            assert_eq!((nvme.code, nvme.mode), (4, 0o060660));
+            assert_eq!((nvme.code, nvme.mode), (4, 0o660));
             assert_eq!(nvme.rdev, inode::encode_dev(259, 70000).unwrap());
             assert_eq!(by_path["dev/null"].code, 5);
-            assert_eq!(by_path["run/fifo"].mode, 0o010644);
-            assert_eq!(by_path["run/sock"].mode, 0o140755);
-            assert_eq!(by_path["tmp"].mode, 0o041777);
+            assert_eq!(by_path["run/fifo"].mode, 0o644);
+            assert_eq!(by_path["run/sock"].mode, 0o755);
+            assert_eq!(by_path["tmp"].mode, 0o1777);
             assert_eq!(by_path["tmp"].dir.2, 3, "an empty listing");
         }
     }
