@@ -39,7 +39,7 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
 use thiserror::Error;
 
-use crate::tree::{Kind, Node, NodeId, Tree};
+use crate::tree::{Directory, Kind, Node, NodeId, Tree};
 use crate::write::clamp_mtime;
 
 pub use compressor::Compression;
@@ -50,7 +50,7 @@ use directory::DirEntry;
 use id::IdTable;
 use inode::{Body, Common, InodeType};
 use metadata::{IndexedTable, MetadataRef, MetadataWriter};
-use plan::Plan;
+use plan::{Plan, Planned};
 use superblock::{NO_TABLE, Superblock, flags};
 use xattr::XattrTable;
 
@@ -59,8 +59,6 @@ use xattr::XattrTable;
 const PADDING: u64 = 4096;
 /// Longest symlink target Linux reads back from squashfs (PATH_MAX - 1).
 const MAX_SYMLINK: usize = 4095;
-/// Bit of a metadata block header marking it uncompressed.
-const METADATA_UNCOMPRESSED: u16 = 1 << 15;
 const OUTPUT_BUFFER: usize = 256 * 1024;
 
 /// Writing a squashfs image failed.
@@ -145,9 +143,12 @@ pub fn write<W: Write + Seek>(tree: &Tree, out: W, options: &Options) -> Result<
     let mut sb_flags = flags::ALWAYS_FRAGMENTS | flags::EXPORTABLE;
     if let Some(compressor_options) = compression.options() {
         sb_flags |= flags::COMPRESSOR_OPTIONS;
-        let header = compressor_options.len() as u16 | METADATA_UNCOMPRESSED;
-        head.extend_from_slice(&header.to_le_bytes());
-        head.extend_from_slice(&compressor_options);
+        let mut block = MetadataWriter::new(compression, block_size);
+        let stored = block
+            .write(&compressor_options)
+            .and_then(|()| block.finish())
+            .map_err(|source| SquashfsError::io("the compressor options", source))?;
+        head.extend_from_slice(&stored.0);
     }
     out.write_all(&head)
         .map_err(|source| SquashfsError::io("the superblock", source))?;
@@ -281,6 +282,8 @@ struct Tables {
 }
 
 impl Tables {
+    /// Every inode in plan order, each directory's listing just before its
+    /// inode.
     fn new(
         tree: &Tree,
         plan: &Plan,
@@ -289,94 +292,138 @@ impl Tables {
         options: &Options,
     ) -> Result<Tables, SquashfsError> {
         let (compression, block_size) = (options.compression, options.block_size.get());
-        let mut inodes = MetadataWriter::new(compression, block_size);
-        let mut directories = MetadataWriter::new(compression, block_size);
-        let mut xattrs = XattrTable::new(compression, block_size);
-        let mut refs: HashMap<NodeId, MetadataRef> = HashMap::new();
-        let mut export = Vec::new();
-        let mut encoded = Vec::new();
-        let beyond_last = plan.order.len() as u32 + 1;
+        let mut builder = TableBuilder {
+            tree,
+            plan,
+            inodes: MetadataWriter::new(compression, block_size),
+            directories: MetadataWriter::new(compression, block_size),
+            xattrs: XattrTable::new(compression, block_size),
+            refs: HashMap::new(),
+            export: Vec::new(),
+        };
         for planned in &plan.order {
             let node = tree.node(planned.id);
             let path = lossy(&planned.path);
-            let mut nlink = node.links();
-            let body = match &node.kind {
-                Kind::Directory(dir) => {
-                    let entries: Vec<DirEntry<'_>> = dir
-                        .entries()
-                        .map(|(name, child)| DirEntry {
-                            name,
-                            inode: refs[&child],
-                            number: plan.numbers[&child],
-                            inode_type: InodeType::of(&tree.node(child).kind),
-                        })
-                        .collect();
-                    nlink = 2 + entries
-                        .iter()
-                        .filter(|entry| entry.inode_type == InodeType::Directory)
-                        .count() as u32;
-                    let listing = directory::encode(&entries)
-                        .ok_or(SquashfsError::TableTooLarge { table: "inode" })?;
-                    let start = directories.position();
-                    directories
-                        .write(&listing)
-                        .map_err(|source| SquashfsError::io(path.clone(), source))?;
-                    let too_large = SquashfsError::TableTooLarge { table: "directory" };
-                    Body::Directory {
-                        start_block: u32::try_from(start.block).map_err(|_| too_large)?,
-                        offset: start.offset,
-                        // Listings are far below 4 GiB: at most 2^32 nodes of
-                        // names of 256 bytes would not fit in memory first.
-                        file_size: listing.len() as u32 + 3,
-                        parent: if planned.id == tree.root() {
-                            beyond_last
-                        } else {
-                            plan.numbers[&planned.parent]
-                        },
-                    }
-                }
-                Kind::File(_) => Body::File(&files[&planned.id]),
+            let (body, nlink) = match &node.kind {
+                Kind::Directory(dir) => builder.list(dir, planned, &path)?,
+                Kind::File(_) => (Body::File(&files[&planned.id]), node.links()),
                 Kind::Symlink(target) if target.len() > MAX_SYMLINK => {
                     return Err(SquashfsError::SymlinkTooLong {
                         path,
                         length: target.len(),
                     });
                 }
-                Kind::Symlink(target) => Body::Symlink(target),
-                Kind::CharDevice(device) | Kind::BlockDevice(device) => Body::Device {
-                    block: matches!(node.kind, Kind::BlockDevice(_)),
-                    rdev: inode::encode_dev(device.major, device.minor).ok_or_else(|| {
+                Kind::Symlink(target) => (Body::Symlink(target), node.links()),
+                Kind::CharDevice(device) | Kind::BlockDevice(device) => {
+                    let rdev = inode::encode_dev(device.major, device.minor).ok_or_else(|| {
                         SquashfsError::DeviceNumber {
                             path: path.clone(),
                             major: device.major,
                             minor: device.minor,
                         }
-                    })?,
-                },
-                Kind::Fifo | Kind::Socket => Body::Ipc(InodeType::of(&node.kind)),
+                    })?;
+                    let block = matches!(node.kind, Kind::BlockDevice(_));
+                    (Body::Device { block, rdev }, node.links())
+                }
+                Kind::Fifo | Kind::Socket => (Body::Ipc(InodeType::of(&node.kind)), node.links()),
             };
-            let common = common(node, plan.numbers[&planned.id], nlink, ids, options)
-                .with_xattr(xattrs.add(&node.metadata.xattrs, &path)?);
-            let at = inodes.position();
-            refs.insert(planned.id, at);
-            export.extend_from_slice(&at.packed().to_le_bytes());
-            encoded.clear();
-            inode::encode(&common, &body, &mut encoded);
-            inodes
-                .write(&encoded)
-                .map_err(|source| SquashfsError::io(path, source))?;
+            let common = common(node, plan.numbers[&planned.id], nlink, ids, options);
+            builder.add(planned.id, common, &body, &path)?;
         }
         let table_error = |name: &str| {
             let name = format!("the {name} table");
             move |source| SquashfsError::io(name, source)
         };
         Ok(Tables {
-            inodes: inodes.finish().map_err(table_error("inode"))?.0,
-            directories: directories.finish().map_err(table_error("directory"))?.0,
-            export,
-            xattrs,
-            root: refs[&tree.root()],
+            inodes: builder.inodes.finish().map_err(table_error("inode"))?.0,
+            directories: builder
+                .directories
+                .finish()
+                .map_err(table_error("directory"))?
+                .0,
+            export: builder.export,
+            xattrs: builder.xattrs,
+            root: builder.refs[&tree.root()],
         })
+    }
+}
+
+/// The tables while inodes are added.
+struct TableBuilder<'a> {
+    tree: &'a Tree,
+    plan: &'a Plan,
+    inodes: MetadataWriter,
+    directories: MetadataWriter,
+    xattrs: XattrTable,
+    /// Where each inode written so far starts.
+    refs: HashMap<NodeId, MetadataRef>,
+    export: Vec<u8>,
+}
+
+impl TableBuilder<'_> {
+    /// Writes the listing of `dir`, whose entries' inodes are all written;
+    /// returns its inode's body and link count (2 + subdirectories).
+    fn list(
+        &mut self,
+        dir: &Directory,
+        planned: &Planned,
+        path: &str,
+    ) -> Result<(Body<'static>, u32), SquashfsError> {
+        let entries: Vec<DirEntry<'_>> = dir
+            .entries()
+            .map(|(name, child)| DirEntry {
+                name,
+                inode: self.refs[&child],
+                number: self.plan.numbers[&child],
+                inode_type: InodeType::of(&self.tree.node(child).kind),
+            })
+            .collect();
+        let subdirectories = entries
+            .iter()
+            .filter(|entry| entry.inode_type == InodeType::Directory)
+            .count() as u32;
+        let listing =
+            directory::encode(&entries).ok_or(SquashfsError::TableTooLarge { table: "inode" })?;
+        let start = self.directories.position();
+        self.directories
+            .write(&listing)
+            .map_err(|source| SquashfsError::io(path, source))?;
+        let start_block = u32::try_from(start.block)
+            .map_err(|_| SquashfsError::TableTooLarge { table: "directory" })?;
+        let parent = if planned.id == self.tree.root() {
+            // mksquashfs's choice for the root: one past the last inode.
+            self.plan.order.len() as u32 + 1
+        } else {
+            self.plan.numbers[&planned.parent]
+        };
+        let body = Body::Directory {
+            start_block,
+            offset: start.offset,
+            // Far below 4 GiB: 2^32 bytes of names would not fit in memory.
+            file_size: listing.len() as u32 + 3,
+            parent,
+        };
+        Ok((body, 2 + subdirectories))
+    }
+
+    /// Writes the inode of node `id` (at `path`).
+    fn add(
+        &mut self,
+        id: NodeId,
+        common: Common,
+        body: &Body<'_>,
+        path: &str,
+    ) -> Result<(), SquashfsError> {
+        let xattrs = &self.tree.node(id).metadata.xattrs;
+        let common = common.with_xattr(self.xattrs.add(xattrs, path)?);
+        let at = self.inodes.position();
+        self.refs.insert(id, at);
+        self.export.extend_from_slice(&at.packed().to_le_bytes());
+        let mut encoded = Vec::new();
+        inode::encode(&common, body, &mut encoded);
+        self.inodes
+            .write(&encoded)
+            .map_err(|source| SquashfsError::io(path, source))
     }
 }
 
