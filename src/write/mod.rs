@@ -16,6 +16,7 @@ pub mod iso9660;
 pub mod partition;
 pub mod qcow2;
 pub mod raw_image;
+pub mod squashfs;
 pub mod tar;
 pub mod uki;
 pub mod vhd;
