@@ -330,14 +330,18 @@ impl Image {
         for inode in &self.inodes {
             write_data(tree, inode, &mut output, &mut copy_buffer)?;
         }
-        let superblock = self.superblock(output.hash.clone());
+        let mut superblock = self.superblock(output.hash.clone()).encode();
+        superblock::seal(
+            &mut superblock,
+            &output.first_block[superblock::END as usize..],
+        );
         let mut out = output
             .out
             .into_inner()
             .map_err(|error| io_error("", error.into_error()))?;
         (|| {
             out.seek(SeekFrom::Start(SUPERBLOCK_OFFSET))?;
-            out.write_all(&superblock.encode())?;
+            out.write_all(&superblock)?;
             out.seek(SeekFrom::Start(u64::from(self.blocks) * BLOCK_SIZE as u64))
         })()
         .map_err(|source| io_error("", source))?;
@@ -671,6 +675,8 @@ struct Output<W: Write> {
     out: BufWriter<W>,
     written: u64,
     hash: Sha256,
+    /// A copy of block 0, which the superblock's checksum covers.
+    first_block: Vec<u8>,
 }
 
 impl<W: Write> Output<W> {
@@ -679,6 +685,7 @@ impl<W: Write> Output<W> {
             out: BufWriter::with_capacity(OUTPUT_BUFFER, out),
             written: 0,
             hash: Sha256::new(),
+            first_block: Vec::with_capacity(BLOCK_SIZE),
         }
     }
 
@@ -698,6 +705,10 @@ impl<W: Write> Write for Output<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         let written = self.out.write(bytes)?;
         self.hash.update(&bytes[..written]);
+        let in_first_block = BLOCK_SIZE
+            .saturating_sub(self.first_block.len())
+            .min(written);
+        self.first_block.extend_from_slice(&bytes[..in_first_block]);
         self.written += written as u64;
         Ok(written)
     }

@@ -1,8 +1,9 @@
 //! The superblock: 128 bytes at byte 1024 (`struct erofs_super_block`).
 //!
-//! Only fields Linux 6.1 reads are set; the rest stay zero. The checksum
-//! feature (`EROFS_FEATURE_COMPAT_SB_CHKSUM`) is not claimed, so the
-//! checksum field stays zero too.
+//! Only fields Linux 6.1 reads are set; the rest stay zero. The superblock
+//! carries a checksum (`EROFS_FEATURE_COMPAT_SB_CHKSUM`): CRC-32C over the
+//! rest of block 0 from the superblock on, which the kernel verifies at
+//! mount, so a damaged first block is refused rather than misread.
 
 use super::{BLOCK_BITS, SUPERBLOCK_OFFSET};
 
@@ -13,6 +14,8 @@ pub const SIZE: usize = 128;
 /// Where the first inode may go: right after the superblock.
 pub const END: u64 = SUPERBLOCK_OFFSET + SIZE as u64;
 
+/// `EROFS_FEATURE_COMPAT_SB_CHKSUM`: the checksum field is set.
+const COMPAT_SB_CHKSUM: u32 = 0x0000_0001;
 /// `EROFS_FEATURE_INCOMPAT_CHUNKED_FILE` (Linux 5.15): chunk-based inodes,
 /// which hold sparse files.
 pub const INCOMPAT_CHUNKED_FILE: u32 = 0x0000_0004;
@@ -35,12 +38,14 @@ pub struct Superblock {
 }
 
 impl Superblock {
-    /// The on-disk bytes. The metadata area starts at block 0, so a nid is
-    /// a byte offset in the image divided by 32.
+    /// The on-disk bytes with the checksum field zero; see [`seal`]. The
+    /// metadata area starts at block 0, so a nid is a byte offset in the
+    /// image divided by 32.
     pub fn encode(&self) -> [u8; SIZE] {
         let mut bytes = [0; SIZE];
         bytes[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        // checksum (4..8) and feature_compat (8..12) stay zero.
+        // checksum (4..8) is set by `seal`.
+        bytes[8..12].copy_from_slice(&COMPAT_SB_CHKSUM.to_le_bytes());
         bytes[12] = BLOCK_BITS as u8;
         // sb_extslots (13) stays zero: the superblock is 128 bytes.
         bytes[14..16].copy_from_slice(&self.root_nid.to_le_bytes());
@@ -76,6 +81,28 @@ impl Superblock {
     }
 }
 
+/// Sets the checksum of `superblock`, encoded, given the bytes that follow
+/// it to the end of block 0: Linux's `crc32c(~0, ...)` over both, the
+/// checksum field zero, without a final inversion.
+pub fn seal(superblock: &mut [u8; SIZE], rest_of_block: &[u8]) {
+    superblock[4..8].fill(0);
+    let crc = crc32c(crc32c(!0, superblock), rest_of_block);
+    superblock[4..8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// CRC-32C (Castagnoli, reflected) of `bytes` continuing from `crc`, as
+/// Linux's `crc32c()`: no inversion in or out. Bitwise: it runs over 4 KiB
+/// once per image.
+fn crc32c(mut crc: u32, bytes: &[u8]) -> u32 {
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0x82F6_3B78 & (crc & 1).wrapping_neg());
+        }
+    }
+    crc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +122,17 @@ mod tests {
         assert_eq!(bytes[12], 12);
         assert_eq!(Superblock::decode(&bytes), Some(superblock));
         assert_eq!(Superblock::decode(&[0; SIZE]), None);
+    }
+
+    #[test]
+    fn the_checksum_is_linux_crc32c_without_final_inversion() {
+        // The CRC-32C check value, 0xE3069283, before its final inversion.
+        assert_eq!(crc32c(!0, b"123456789"), !0xE306_9283);
+        let mut bytes = [7; SIZE];
+        seal(&mut bytes, &[1, 2, 3]);
+        let stored = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+        bytes[4..8].fill(0);
+        let whole: Vec<u8> = bytes.iter().chain(&[1, 2, 3]).copied().collect();
+        assert_eq!(stored, crc32c(!0, &whole));
     }
 }

@@ -51,6 +51,15 @@ impl<'a> Reader<'a> {
         let at = SUPERBLOCK_OFFSET as usize;
         let superblock = Superblock::decode(&image[at..at + superblock::SIZE]).expect("magic");
         assert_eq!(image.len() as u64, u64::from(superblock.blocks) * 4096);
+        let mut block = image[at..4096].to_vec();
+        let checksum = u32::from_le_bytes(block[4..8].try_into().unwrap());
+        let mut sealed: [u8; superblock::SIZE] = block[..superblock::SIZE].try_into().unwrap();
+        superblock::seal(&mut sealed, &block[superblock::SIZE..]);
+        block[..superblock::SIZE].copy_from_slice(&sealed);
+        assert_eq!(
+            checksum,
+            u32::from_le_bytes(block[4..8].try_into().unwrap())
+        );
         Reader {
             image,
             superblock,
