@@ -14,12 +14,13 @@
 //!   kernel requires) or the block map of a chunk-based file.
 //! - then the data area: each inode's whole blocks, in the same order.
 //! - the superblock is written last, once the UUID, a digest of
-//!   everything else, is known.
+//!   everything else, and its checksum over block 0 are known.
 //!
 //! Regular files with zero blocks become chunk-based files with holes
 //! ([`chunk`]); only `EROFS_FEATURE_INCOMPAT_CHUNKED_FILE` (Linux 5.15) is
-//! ever claimed. File contents are read twice: once while planning (zero
-//! blocks, the tail) and once while writing blocks.
+//! ever claimed, and `EROFS_FEATURE_COMPAT_SB_CHKSUM`. File contents are
+//! read twice: once while planning (zero blocks, the tail, kept in memory
+//! as it goes inline) and once while writing blocks.
 
 mod chunk;
 mod directory;
