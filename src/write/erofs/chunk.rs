@@ -222,7 +222,7 @@ mod tests {
         bytes[size as usize - 1] = 1;
         let chunks = Scan::read(&bytes[..], size).unwrap().chunks().unwrap();
         // Two-block chunks: a map of 6 entries and one stored block beats
-        // 11 entries (and the same block) by more than the 20 bytes.
+        // 11 entries and the same block, and larger chunks store more zeros.
         assert_eq!(chunks.bits, 1);
         assert_eq!(chunks.present, [false, false, false, false, false, true]);
         assert_eq!(chunks.stored_blocks(), 1);
