@@ -85,7 +85,12 @@ impl Geometry {
         for _ in 0..MAX_SIZING_ROUNDS {
             // Enough groups for the inodes, then enough blocks for the data.
             let min_groups = inodes.div_ceil(MAX_INODES_PER_GROUP);
-            let candidate = Geometry::new(blocks.max((min_groups - 1) * BLOCKS_PER_GROUP + 1), inodes)?;
+            let floor = if min_groups > 1 {
+                min_groups * BLOCKS_PER_GROUP
+            } else {
+                0
+            };
+            let candidate = Geometry::new(blocks.max(floor), inodes)?;
             let used = data_blocks + candidate.metadata_blocks();
             let wanted = used + headroom(used);
             if wanted <= candidate.blocks {

@@ -18,7 +18,7 @@ use super::geometry::BLOCK_SIZE;
 use super::inode::MAX_TIME;
 use super::superblock::FIRST_INODE;
 use super::xattr::{self, Attr, Refused};
-use crate::tree::{Blob, Device, Kind, Node, NodeId, Tree};
+use crate::tree::{Blob, Device, Kind, Node, Tree};
 use crate::write::{clamp_mtime, is_zero};
 
 /// The root directory's inode.

@@ -4,7 +4,7 @@
 use super::crc32c;
 use super::geometry::{BLOCKS_PER_GROUP, DESC_SIZE, Geometry, INODE_SIZE};
 use super::inode::EXTRA_ISIZE;
-use super::le::{put16, put32, put64};
+use super::le::{put16, put32};
 
 /// Bytes of the superblock.
 pub const SUPERBLOCK_SIZE: usize = 1024;
@@ -117,7 +117,6 @@ impl Superblock<'_> {
         put32(&mut raw, 0x160, 0x0001); // s_flags: signed directory hash
         raw[0x174] = log_groups_per_flex(g.groups);
         raw[0x175] = 1; // s_checksum_type: crc32c
-        put64(&mut raw, 0x178, 0); // s_kbytes_written
         raw[0x276] = (self.time >> 32) as u8; // s_mkfs_time_hi
         raw[0x277] = (self.time >> 32) as u8; // s_lastcheck_hi
         let checksum = crc32c::update(!0, &raw[..0x3FC]);
