@@ -3,6 +3,11 @@
 //! names, types, modes, owners, sizes, links, mtimes, symlink targets,
 //! device numbers, xattrs and file contents.
 
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
 mod support;
 
 use std::collections::BTreeSet;
@@ -57,6 +62,9 @@ fn assert_fsck_clean(image: &Path) {
 
 /// Runs debugfs commands in one process; returns each command's output.
 fn debugfs(image: &Path, commands: &[String], dir: &Path) -> Vec<String> {
+    if commands.is_empty() {
+        return Vec::new();
+    }
     let script = dir.join("commands");
     fs::write(&script, commands.join("\n") + "\n").unwrap();
     let output = Command::new("debugfs")
@@ -65,14 +73,27 @@ fn debugfs(image: &Path, commands: &[String], dir: &Path) -> Vec<String> {
         .arg(image)
         .output()
         .expect(HINT);
-    assert!(output.status.success(), "debugfs: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "debugfs: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut outputs: Vec<String> = stdout
         .split("debugfs: ")
         .skip(1)
-        .map(|chunk| chunk.split_once('\n').map_or("", |(_, rest)| rest).to_owned())
+        .map(|chunk| {
+            chunk
+                .split_once('\n')
+                .map_or("", |(_, rest)| rest)
+                .to_owned()
+        })
         .collect();
-    assert_eq!(outputs.len(), commands.len(), "one output per command:\n{stdout}");
+    assert_eq!(
+        outputs.len(),
+        commands.len(),
+        "one output per command:\n{stdout}"
+    );
     outputs.shrink_to_fit();
     outputs
 }
@@ -96,12 +117,29 @@ struct Stat {
 }
 
 fn field<'a>(text: &'a str, name: &str) -> &'a str {
-    let at = text.find(name).unwrap_or_else(|| panic!("no `{name}` in:\n{text}")) + name.len();
+    let at = text
+        .find(name)
+        .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
+        + name.len();
     text[at..].split_whitespace().next().unwrap()
 }
 
+fn number<T: std::str::FromStr>(text: &str, name: &str) -> T {
+    field(text, name)
+        .parse()
+        .unwrap_or_else(|_| panic!("`{name}` is not a number in:\n{text}"))
+}
+
 fn parse_stat(text: &str) -> Stat {
-    let kind = match text.split("Type: ").nth(1).unwrap().split("  ").next().unwrap().trim() {
+    let kind = match text
+        .split("Type: ")
+        .nth(1)
+        .unwrap()
+        .split("  ")
+        .next()
+        .unwrap()
+        .trim()
+    {
         "regular" => '-',
         "directory" => 'd',
         "symlink" => 'l',
@@ -116,7 +154,9 @@ fn parse_stat(text: &str) -> Stat {
     let low = u32::from_str_radix(low, 16).unwrap() as i32 as i64;
     let epoch = i64::from(u32::from_str_radix(extra, 16).unwrap() & 3);
     let rdev = text.find("Device major/minor number: ").map(|_| {
-        let (major, minor) = field(text, "Device major/minor number: ").split_once(':').unwrap();
+        let (major, minor) = field(text, "Device major/minor number: ")
+            .split_once(':')
+            .unwrap();
         (major.parse().unwrap(), minor.parse().unwrap())
     });
     let fast_target = text
@@ -126,10 +166,11 @@ fn parse_stat(text: &str) -> Stat {
     Stat {
         kind,
         mode: u32::from_str_radix(field(text, "Mode: "), 8).unwrap(),
-        uid: field(text, "User: ").parse().unwrap(),
-        gid: field(text, "Group: ").parse().unwrap(),
-        size: field(text, "Size: ").parse().unwrap(),
-        links: field(text, "Links: ").parse().unwrap(),
+        // debugfs prints ids as signed: 4294967294 shows as -2.
+        uid: number::<i64>(text, "User: ") as u32,
+        gid: number::<i64>(text, "Group: ") as u32,
+        size: number(text, "Size: "),
+        links: number(text, "Links: "),
         mtime: (low + (epoch << 32)) as u64,
         fast_target,
         rdev,
@@ -165,7 +206,10 @@ fn assert_cat_equals(image: &Path, path: &str, expected: &mut impl Read) {
         let read = read_full(&mut actual, &mut a);
         let wanted = read_full(expected, &mut b);
         assert_eq!(read, wanted, "{path}: length differs after {offset} bytes");
-        assert!(a[..read] == b[..read], "{path}: contents differ after {offset} bytes");
+        assert!(
+            a[..read] == b[..read],
+            "{path}: contents differ after {offset} bytes"
+        );
         if read == 0 {
             break;
         }
@@ -202,7 +246,11 @@ fn assert_lists(name: &str, tree: &Tree, image: &Path, dir: &Path) {
         assert_eq!(stat.kind, entry.kind, "{context}");
         assert_eq!(stat.mode, entry.mode, "{context}");
         assert_eq!((stat.uid, stat.gid), (entry.uid, entry.gid), "{context}");
-        assert_eq!(stat.links, entry.nlink + u32::from(entry.path.is_empty()), "{context} (root also holds lost+found)");
+        assert_eq!(
+            stat.links,
+            entry.nlink + u32::from(entry.path.is_empty()),
+            "{context} (root also holds lost+found)"
+        );
         assert_eq!(stat.mtime, entry.mtime, "{context}");
         assert_eq!(stat.rdev, entry.rdev, "{context}");
         if matches!(entry.kind, '-' | 'l') {
@@ -222,7 +270,11 @@ fn assert_lists(name: &str, tree: &Tree, image: &Path, dir: &Path) {
             }
         }
         let names = parse_ea_list(&outputs[2 * i + 1]);
-        let expected: Vec<(String, usize)> = entry.xattrs.iter().map(|(n, v)| (n.clone(), v.len())).collect();
+        let expected: Vec<(String, usize)> = entry
+            .xattrs
+            .iter()
+            .map(|(n, v)| (n.clone(), v.len()))
+            .collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(sorted, expected, "{context}: xattrs");
@@ -240,7 +292,11 @@ fn assert_lists(name: &str, tree: &Tree, image: &Path, dir: &Path) {
             'l' => entry.target.clone().unwrap().into_bytes(),
             _ => contents(tree, &entry.path),
         };
-        assert!(actual == expected, "{name}: `{}` contents differ", entry.path);
+        assert!(
+            actual == expected,
+            "{name}: `{}` contents differ",
+            entry.path
+        );
     }
     for entry in large {
         let Kind::File(blob) = &tree.node(tree.lookup(&entry.path).unwrap()).kind else {
@@ -282,7 +338,11 @@ fn assert_listed_names(name: &str, listed: &[Listed], image: &Path, dir: &Path) 
             });
         }
     }
-    let mut expected: BTreeSet<String> = listed.iter().skip(1).map(|entry| entry.path.clone()).collect();
+    let mut expected: BTreeSet<String> = listed
+        .iter()
+        .skip(1)
+        .map(|entry| entry.path.clone())
+        .collect();
     expected.insert("lost+found".to_owned());
     assert_eq!(found, expected, "{name}: names in the image");
 }
@@ -294,13 +354,21 @@ fn assert_xattr_values(name: &str, listed: &[Listed], image: &Path, dir: &Path) 
     for entry in listed {
         for (attr, value) in &entry.xattrs {
             let out = dir.join(format!("xattr-{}", expected.len()));
-            commands.push(format!("ea_get -f {} {} {attr}", out.display(), quoted(&entry.path)));
+            commands.push(format!(
+                "ea_get -f {} {} {attr}",
+                out.display(),
+                quoted(&entry.path)
+            ));
             expected.push((entry.path.clone(), attr.clone(), value.clone(), out));
         }
     }
     debugfs(image, &commands, dir);
     for (path, attr, value, out) in expected {
-        assert_eq!(fs::read(&out).unwrap(), value, "{name}: `{path}` xattr {attr}");
+        assert_eq!(
+            fs::read(&out).unwrap(),
+            value,
+            "{name}: `{path}` xattr {attr}"
+        );
     }
 }
 
@@ -315,7 +383,10 @@ fn corpus_images_are_clean_and_list_every_entry() {
         assert_lists(name, &tree, &image, dir.path());
         if name == "sparse" {
             let blocks = fs::metadata(&image).unwrap().len();
-            assert!(blocks < 64 << 20, "the sparse tree's image is {blocks} bytes");
+            assert!(
+                blocks < 64 << 20,
+                "the sparse tree's image is {blocks} bytes"
+            );
         }
     }
 }
@@ -323,7 +394,10 @@ fn corpus_images_are_clean_and_list_every_entry() {
 #[test]
 #[ignore = "heavy: needs e2fsprogs (e2fsck)"]
 fn sized_images_are_clean_and_exactly_that_size() {
-    let (_, tree) = corpus().into_iter().find(|(name, _)| *name == "every-kind").unwrap();
+    let (_, tree) = corpus()
+        .into_iter()
+        .find(|(name, _)| *name == "every-kind")
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // 300 MiB spans three groups; 1 GiB holds superblock copies in 1, 3, 5, 7.
     for size in [300u64 << 20, 1 << 30] {
@@ -342,10 +416,16 @@ fn sized_images_are_clean_and_exactly_that_size() {
 #[ignore = "heavy: writes every corpus tree twice"]
 fn same_tree_same_bytes_and_the_epoch_matters() {
     for (name, tree) in corpus().into_iter().filter(|(name, _)| *name != "sparse") {
-        let first = ext4::write(&tree, Cursor::new(Vec::new()), &options(EPOCH)).unwrap().into_inner();
-        let second = ext4::write(&tree, Cursor::new(Vec::new()), &options(EPOCH)).unwrap().into_inner();
+        let first = ext4::write(&tree, Cursor::new(Vec::new()), &options(EPOCH))
+            .unwrap()
+            .into_inner();
+        let second = ext4::write(&tree, Cursor::new(Vec::new()), &options(EPOCH))
+            .unwrap()
+            .into_inner();
         assert!(first == second, "{name}: two writes differ");
-        let later = ext4::write(&tree, Cursor::new(Vec::new()), &options(EPOCH + 1)).unwrap().into_inner();
+        let later = ext4::write(&tree, Cursor::new(Vec::new()), &options(EPOCH + 1))
+            .unwrap()
+            .into_inner();
         assert!(first != later, "{name}: the epoch changed nothing");
     }
 }
@@ -353,7 +433,10 @@ fn same_tree_same_bytes_and_the_epoch_matters() {
 #[test]
 #[ignore = "heavy: part of the ext4 tool checks"]
 fn too_small_a_size_is_refused_clearly() {
-    let (_, tree) = corpus().into_iter().find(|(name, _)| *name == "mixed").unwrap();
+    let (_, tree) = corpus()
+        .into_iter()
+        .find(|(name, _)| *name == "mixed")
+        .unwrap();
     let options = Options {
         size: Some(1 << 20),
         ..options(EPOCH)
@@ -361,5 +444,8 @@ fn too_small_a_size_is_refused_clearly() {
     let error = ext4::write(&tree, Cursor::new(Vec::new()), &options).unwrap_err();
     assert!(matches!(error, Ext4Error::TooSmall { .. }), "{error}");
     let message = error.to_string();
-    assert!(message.contains("1048576 bytes") && message.contains("larger size"), "{message}");
+    assert!(
+        message.contains("1048576 bytes") && message.contains("larger size"),
+        "{message}"
+    );
 }

@@ -89,7 +89,12 @@ impl<'g> Allocator<'g> {
     pub fn mark_used(&self, group: u64, bitmap: &mut [u8]) {
         let start = self.geometry.group_start(group);
         let len = self.geometry.group_len(group);
-        set_bits(bitmap, 0, self.cursor.clamp(start, start + len) - start, true);
+        set_bits(
+            bitmap,
+            0,
+            self.cursor.clamp(start, start + len) - start,
+            true,
+        );
         for gap in &self.gaps {
             let from = gap.start.clamp(start, start + len);
             let to = (gap.start + gap.len).clamp(start, start + len);

@@ -89,7 +89,9 @@ pub fn build(extents: &[Extent], blocks: &[u64], seed: u32) -> Tree {
     while level.len() > IN_INODE {
         let mut parents = Vec::new();
         for chunk in level.chunks(PER_BLOCK) {
-            let block = *free.next().expect("as many tree blocks as tree_blocks counts");
+            let block = *free
+                .next()
+                .expect("as many tree blocks as tree_blocks counts");
             let mut raw = vec![0u8; BLOCK_SIZE as usize];
             header(&mut raw, chunk.len(), PER_BLOCK, depth);
             for (i, (_, entry)) in chunk.iter().enumerate() {

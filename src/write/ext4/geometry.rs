@@ -158,7 +158,7 @@ fn backup_blocks(groups: u64) -> u64 {
 /// `sparse_super`, groups 0 and 1 and powers of 3, 5 and 7.
 pub fn has_superblock(group: u64) -> bool {
     fn is_power(mut n: u64, base: u64) -> bool {
-        while n % base == 0 {
+        while n.is_multiple_of(base) {
             n /= base;
         }
         n == 1

@@ -2,8 +2,8 @@
 //! high half, timestamps' epoch bits, creation time) and in-inode xattrs.
 
 use super::crc32c;
-use super::le::{put16, put32};
 use super::geometry::INODE_SIZE;
+use super::le::{put16, put32};
 
 /// Inode flag: `i_block` holds an extent tree.
 pub const EXTENTS_FL: u32 = 0x0008_0000;

@@ -39,6 +39,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::tree::Tree;
 use allocator::{Allocator, Full, set_bits};
 use extent::Extent;
 use geometry::{BLOCK_SIZE, BLOCKS_PER_GROUP, DESC_SIZE, Geometry, INODE_SIZE};
@@ -46,7 +47,6 @@ use group::Descriptor;
 use inode::{EXTENTS_FL, Inode};
 use plan::{Content, FAST_SYMLINK_MAX, Plan, Planned};
 use superblock::{FIRST_INODE, SUPERBLOCK_OFFSET, Superblock};
-use crate::tree::Tree;
 
 /// Free space an image gets at least when its size is not given: 16 MiB.
 const MIN_HEADROOM_BLOCKS: u64 = 16 * 1024 * 1024 / BLOCK_SIZE;
@@ -77,7 +77,9 @@ pub struct Options {
 #[derive(Debug, Error)]
 pub enum Ext4Error {
     /// Reading a file's contents or writing the image failed.
-    #[error("writing the ext4 image failed at `{path}` (reading its contents, or writing the output: is the disk full?)")]
+    #[error(
+        "writing the ext4 image failed at `{path}` (reading its contents, or writing the output: is the disk full?)"
+    )]
     Io {
         /// The path being written, or [`STRUCTURES`].
         path: String,
@@ -86,7 +88,9 @@ pub enum Ext4Error {
         source: io::Error,
     },
     /// The given size cannot hold the tree.
-    #[error("an ext4 image of {size} bytes cannot hold this tree, which needs about {needed} bytes; give a larger size or none")]
+    #[error(
+        "an ext4 image of {size} bytes cannot hold this tree, which needs about {needed} bytes; give a larger size or none"
+    )]
     TooSmall {
         /// The size given.
         size: u64,
@@ -94,13 +98,17 @@ pub enum Ext4Error {
         needed: u64,
     },
     /// The image would be larger than this writer makes them.
-    #[error("an ext4 image of {bytes} bytes is over the 16 TiB this writer makes; split the tree or give a smaller size")]
+    #[error(
+        "an ext4 image of {bytes} bytes is over the 16 TiB this writer makes; split the tree or give a smaller size"
+    )]
     TooLarge {
         /// The size.
         bytes: u64,
     },
     /// The given size has too few block groups for the inodes.
-    #[error("the tree needs {inodes} inodes but an image of this size holds at most {max}; give a larger size")]
+    #[error(
+        "the tree needs {inodes} inodes but an image of this size holds at most {max}; give a larger size"
+    )]
     TooManyInodes {
         /// Inodes needed.
         inodes: u64,
@@ -116,7 +124,9 @@ pub enum Ext4Error {
         len: u64,
     },
     /// A name is longer than a directory entry holds.
-    #[error("`{path}`: the name is over 255 bytes, which an ext4 directory entry cannot hold; rename it")]
+    #[error(
+        "`{path}`: the name is over 255 bytes, which an ext4 directory entry cannot hold; rename it"
+    )]
     NameTooLong {
         /// The path.
         path: String,
@@ -130,7 +140,9 @@ pub enum Ext4Error {
         len: usize,
     },
     /// A node has more hard links than ext4 counts.
-    #[error("`{path}` has {links} hard links; ext4 counts at most 65000, so make some copies instead")]
+    #[error(
+        "`{path}` has {links} hard links; ext4 counts at most 65000, so make some copies instead"
+    )]
     TooManyLinks {
         /// The node.
         path: String,
@@ -138,7 +150,9 @@ pub enum Ext4Error {
         links: u32,
     },
     /// An xattr name is in no namespace ext4 stores.
-    #[error("`{path}` has xattr `{name}`, which ext4 cannot store (only user., trusted., security. and POSIX ACLs, names up to 255 bytes after the prefix); remove it")]
+    #[error(
+        "`{path}` has xattr `{name}`, which ext4 cannot store (only user., trusted., security. and POSIX ACLs, names up to 255 bytes after the prefix); remove it"
+    )]
     XattrName {
         /// The node.
         path: String,
@@ -146,7 +160,9 @@ pub enum Ext4Error {
         name: String,
     },
     /// A POSIX ACL xattr is malformed.
-    #[error("`{path}`: xattr `{name}` is not a valid POSIX ACL (version 2 entries); fix or remove it")]
+    #[error(
+        "`{path}`: xattr `{name}` is not a valid POSIX ACL (version 2 entries); fix or remove it"
+    )]
     Acl {
         /// The node.
         path: String,
@@ -154,13 +170,17 @@ pub enum Ext4Error {
         name: String,
     },
     /// A node's xattrs do not fit one block.
-    #[error("the xattrs of `{path}` take more than the one 4 KiB block ext4 gives them; shorten or remove some")]
+    #[error(
+        "the xattrs of `{path}` take more than the one 4 KiB block ext4 gives them; shorten or remove some"
+    )]
     XattrsTooLarge {
         /// The node.
         path: String,
     },
     /// An mtime is later than ext4 records.
-    #[error("`{path}` has mtime {time}, after 2446, the last second ext4 records; set SOURCE_DATE_EPOCH to clamp it")]
+    #[error(
+        "`{path}` has mtime {time}, after 2446, the last second ext4 records; set SOURCE_DATE_EPOCH to clamp it"
+    )]
     TimeTooLate {
         /// The node.
         path: String,
@@ -216,7 +236,10 @@ pub fn write<W: Write + Seek>(tree: &Tree, out: W, options: &Options) -> Result<
         });
     }
     let plan = plan::plan(tree, options.source_date_epoch)?;
-    let last_ino = plan.inodes.last().map_or(FIRST_INODE - 1, |planned| planned.ino);
+    let last_ino = plan
+        .inodes
+        .last()
+        .map_or(FIRST_INODE - 1, |planned| planned.ino);
     let inodes = u64::from(last_ino.max(FIRST_INODE - 1));
     let geometry = match options.size {
         Some(size) => {
@@ -251,8 +274,10 @@ pub fn write<W: Write + Seek>(tree: &Tree, out: W, options: &Options) -> Result<
         path: STRUCTURES.to_owned(),
         source,
     };
-    let descriptors = write_groups(&mut out, &geometry, &allocator, &tables, &plan, &placed, seed)
-        .map_err(structures)?;
+    let descriptors = write_groups(
+        &mut out, &geometry, &allocator, &tables, &plan, &placed, seed,
+    )
+    .map_err(structures)?;
     let superblock = Superblock {
         geometry: &geometry,
         free_blocks: descriptors.iter().map(|d| u64::from(d.free_blocks)).sum(),
@@ -265,7 +290,8 @@ pub fn write<W: Write + Seek>(tree: &Tree, out: W, options: &Options) -> Result<
     let len = options.size.unwrap_or(geometry.blocks * BLOCK_SIZE);
     write_superblocks(&mut out, &geometry, &superblock, &descriptors, seed, len)
         .map_err(structures)?;
-    out.into_inner().map_err(|error| structures(error.into_error()))
+    out.into_inner()
+        .map_err(|error| structures(error.into_error()))
 }
 
 /// The error for an image of `size` bytes too small for `plan`.
@@ -295,8 +321,14 @@ fn identity(plan: &Plan, options: &Options) -> ([u8; 16], [u8; 16]) {
 /// Places every group's bitmaps, then every inode table, at the start.
 fn allocate_tables(allocator: &mut Allocator, geometry: &Geometry) -> Result<Vec<Tables>, Full> {
     let groups = 0..geometry.groups;
-    let block_bitmaps = groups.clone().map(|_| allocator.contiguous(1)).collect::<Result<Vec<_>, _>>()?;
-    let inode_bitmaps = groups.clone().map(|_| allocator.contiguous(1)).collect::<Result<Vec<_>, _>>()?;
+    let block_bitmaps = groups
+        .clone()
+        .map(|_| allocator.contiguous(1))
+        .collect::<Result<Vec<_>, _>>()?;
+    let inode_bitmaps = groups
+        .clone()
+        .map(|_| allocator.contiguous(1))
+        .collect::<Result<Vec<_>, _>>()?;
     let inode_tables = groups
         .map(|_| allocator.contiguous(geometry.inode_table_blocks()))
         .collect::<Result<Vec<_>, _>>()?;
@@ -339,7 +371,11 @@ fn place(allocator: &mut Allocator, planned: &Planned, seed: u32) -> Result<Plac
             .flat_map(|run| run.start..run.start + run.len)
             .collect();
         blocks += count;
-        Some(extent::build(&extents, &tree_blocks, inode::checksum_seed(seed, planned.ino)))
+        Some(extent::build(
+            &extents,
+            &tree_blocks,
+            inode::checksum_seed(seed, planned.ino),
+        ))
     } else {
         None
     };
@@ -427,7 +463,10 @@ fn write_file(
     for extent in extents {
         let from = u64::from(extent.logical) * BLOCK_SIZE;
         let to = (from + u64::from(extent.len) * BLOCK_SIZE).min(len);
-        io::copy(&mut contents.by_ref().take(from - position), &mut io::sink())?;
+        io::copy(
+            &mut contents.by_ref().take(from - position),
+            &mut io::sink(),
+        )?;
         out.seek(SeekFrom::Start(extent.start * BLOCK_SIZE))?;
         let copied = io::copy(&mut contents.by_ref().take(to - from), out)?;
         if copied != to - from {
@@ -458,7 +497,8 @@ fn write_groups(
     seed: u32,
 ) -> io::Result<Vec<Descriptor>> {
     let per_group = geometry.inodes_per_group;
-    let last_ino = u64::from(plan.inodes.last().map_or(0, |planned| planned.ino)).max(u64::from(FIRST_INODE) - 1);
+    let last_ino = u64::from(plan.inodes.last().map_or(0, |planned| planned.ino))
+        .max(u64::from(FIRST_INODE) - 1);
     let mut descriptors = Vec::with_capacity(tables.len());
     let mut inodes = plan.inodes.iter().zip(placed).peekable();
     for (group, tables) in tables.iter().enumerate() {
@@ -468,9 +508,12 @@ fn write_groups(
 
         let mut table = vec![0u8; (used * INODE_SIZE) as usize];
         let mut directories = 0;
-        while let Some((planned, placed)) = inodes.next_if(|(planned, _)| u64::from(planned.ino) <= first + per_group) {
+        while let Some((planned, placed)) =
+            inodes.next_if(|(planned, _)| u64::from(planned.ino) <= first + per_group)
+        {
             let at = ((u64::from(planned.ino) - 1 - first) * INODE_SIZE) as usize;
-            table[at..at + INODE_SIZE as usize].copy_from_slice(&inode_of(planned, placed).encode(planned.ino, seed));
+            table[at..at + INODE_SIZE as usize]
+                .copy_from_slice(&inode_of(planned, placed).encode(planned.ino, seed));
             directories += u32::from(matches!(planned.content, Content::Directory { .. }));
         }
         write_at(out, tables.inode_table, &table)?;
@@ -483,7 +526,10 @@ fn write_groups(
         let mut block_bitmap = vec![0u8; BLOCK_SIZE as usize];
         allocator.mark_used(group, &mut block_bitmap);
         write_at(out, tables.block_bitmap, &block_bitmap)?;
-        let set: u64 = block_bitmap.iter().map(|byte| u64::from(byte.count_ones())).sum();
+        let set: u64 = block_bitmap
+            .iter()
+            .map(|byte| u64::from(byte.count_ones()))
+            .sum();
 
         descriptors.push(Descriptor {
             block_bitmap: tables.block_bitmap,
@@ -506,7 +552,11 @@ fn inode_of(planned: &Planned, placed: &Placed) -> Inode {
     let root = placed.tree.as_ref().map_or([0; 60], |tree| tree.root);
     let (size, flags, block) = match &planned.content {
         Content::Directory { .. } => {
-            let blocks: u64 = placed.extents.iter().map(|extent| u64::from(extent.len)).sum();
+            let blocks: u64 = placed
+                .extents
+                .iter()
+                .map(|extent| u64::from(extent.len))
+                .sum();
             (blocks * BLOCK_SIZE, EXTENTS_FL, root)
         }
         Content::File { blob, .. } => (blob.len(), EXTENTS_FL, root),
@@ -557,7 +607,11 @@ fn write_superblocks(
         let mut block = vec![0u8; BLOCK_SIZE as usize];
         // Group 0's superblock follows 1024 bytes left for a boot sector;
         // copies start their block.
-        let at = if group == 0 { SUPERBLOCK_OFFSET as usize } else { 0 };
+        let at = if group == 0 {
+            SUPERBLOCK_OFFSET as usize
+        } else {
+            0
+        };
         block[at..at + superblock::SUPERBLOCK_SIZE].copy_from_slice(&superblock.encode(group));
         write_at(out, start, &block)?;
         write_at(out, start + 1, &table)?;

@@ -5,7 +5,7 @@
 //! every checksum on the UUID, so this must come before any block is
 //! placed. Writing reads the contents a second time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map};
 use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
@@ -134,8 +134,8 @@ pub fn plan(tree: &Tree, epoch: u64) -> Result<Plan<'_>, Ext4Error> {
     let mut numbers = BTreeMap::from([(root, ROOT_INODE)]);
     let mut order = vec![(String::new(), root)];
     for entry in tree.walk() {
-        if !numbers.contains_key(&entry.id) {
-            numbers.insert(entry.id, next);
+        if let btree_map::Entry::Vacant(vacant) = numbers.entry(entry.id) {
+            vacant.insert(next);
             next += 1;
             order.push((String::from_utf8_lossy(&entry.path).into_owned(), entry.id));
         }
@@ -172,10 +172,7 @@ pub fn plan(tree: &Tree, epoch: u64) -> Result<Plan<'_>, Ext4Error> {
         }
         let (content, links) = match &node.kind {
             Kind::Directory(dir) => {
-                let mut entries = vec![
-                    dot(b".", ino),
-                    dot(b"..", numbers[&parents[id]]),
-                ];
+                let mut entries = vec![dot(b".", ino), dot(b"..", numbers[&parents[id]])];
                 for (name, child) in dir.entries() {
                     if name.len() > 255 {
                         return Err(Ext4Error::NameTooLong {

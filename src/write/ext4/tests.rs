@@ -19,7 +19,9 @@ fn options() -> Options {
 }
 
 fn image(tree: &Tree, options: &Options) -> Vec<u8> {
-    write(tree, Cursor::new(Vec::new()), options).expect("writes").into_inner()
+    write(tree, Cursor::new(Vec::new()), options)
+        .expect("writes")
+        .into_inner()
 }
 
 /// The error writing `tree` gives (without printing a whole image if it
@@ -47,7 +49,11 @@ impl<'a> Image<'a> {
     fn open(bytes: &'a [u8]) -> Image<'a> {
         let sb = &bytes[1024..2048];
         assert_eq!(get16(sb, 0x38), superblock::MAGIC);
-        assert_eq!(get32(sb, 0x3FC), crc(!0, &sb[..0x3FC]), "superblock checksum");
+        assert_eq!(
+            get32(sb, 0x3FC),
+            crc(!0, &sb[..0x3FC]),
+            "superblock checksum"
+        );
         let blocks = u64::from(get32(sb, 4)) | u64::from(get32(sb, 0x150)) << 32;
         assert!(blocks * BLOCK_SIZE <= bytes.len() as u64);
         let seed = crc(!0, &sb[0x68..0x78]);
@@ -98,14 +104,22 @@ impl<'a> Image<'a> {
             let entry = &node[12 * (i + 1)..12 * (i + 2)];
             if depth == 0 {
                 let start = u64::from(get16(entry, 6)) << 32 | u64::from(get32(entry, 8));
-                out.push((u64::from(get32(entry, 0)), u64::from(get16(entry, 4)), start));
+                out.push((
+                    u64::from(get32(entry, 0)),
+                    u64::from(get16(entry, 4)),
+                    start,
+                ));
             } else {
                 let child = u64::from(get16(entry, 8)) << 32 | u64::from(get32(entry, 4));
                 let block = self.block(child);
                 let max = usize::from(get16(block, 4));
                 let tail = 12 + 12 * max;
                 let seed = inode::checksum_seed(self.seed, ino);
-                assert_eq!(get32(block, tail), crc(seed, &block[..tail]), "extent block checksum");
+                assert_eq!(
+                    get32(block, tail),
+                    crc(seed, &block[..tail]),
+                    "extent block checksum"
+                );
                 self.extents(ino, block, out);
             }
         }
@@ -134,14 +148,22 @@ impl<'a> Image<'a> {
         let seed = inode::checksum_seed(self.seed, ino);
         let mut entries = Vec::new();
         for block in bytes.chunks(BLOCK_SIZE as usize) {
-            assert_eq!(get32(block, 4092), crc(seed, &block[..4084]), "directory block checksum");
+            assert_eq!(
+                get32(block, 4092),
+                crc(seed, &block[..4084]),
+                "directory block checksum"
+            );
             assert_eq!(block[4084 + 7], 0xDE);
             let mut at = 0;
             while at < 4084 {
                 let len = usize::from(get16(block, at + 4));
                 let name_len = usize::from(block[at + 6]);
                 if get32(block, at) != 0 {
-                    entries.push((block[at + 8..at + 8 + name_len].to_vec(), get32(block, at), block[at + 7]));
+                    entries.push((
+                        block[at + 8..at + 8 + name_len].to_vec(),
+                        get32(block, at),
+                        block[at + 7],
+                    ));
                 }
                 at += len;
             }
@@ -151,13 +173,15 @@ impl<'a> Image<'a> {
     }
 
     fn lookup(&self, path: &str) -> u32 {
-        path.split('/').filter(|part| !part.is_empty()).fold(2, |dir, name| {
-            self.entries(dir)
-                .into_iter()
-                .find(|(entry, _, _)| entry == name.as_bytes())
-                .unwrap_or_else(|| panic!("{path}: no {name}"))
-                .1
-        })
+        path.split('/')
+            .filter(|part| !part.is_empty())
+            .fold(2, |dir, name| {
+                self.entries(dir)
+                    .into_iter()
+                    .find(|(entry, _, _)| entry == name.as_bytes())
+                    .unwrap_or_else(|| panic!("{path}: no {name}"))
+                    .1
+            })
     }
 }
 
@@ -170,13 +194,35 @@ fn small_tree() -> Tree {
     meta.xattrs.insert("user.small".into(), b"v".to_vec());
     let file = tree.insert("etc/hello", Kind::File(data), meta).unwrap();
     tree.hard_link("etc/hello-again", file).unwrap();
-    tree.insert("dev/nvme", Kind::BlockDevice(Device { major: 259, minor: 70000 }), Metadata::new(0o660, 0))
+    tree.insert(
+        "dev/nvme",
+        Kind::BlockDevice(Device {
+            major: 259,
+            minor: 70000,
+        }),
+        Metadata::new(0o660, 0),
+    )
+    .unwrap();
+    tree.insert(
+        "dev/null",
+        Kind::CharDevice(Device { major: 1, minor: 3 }),
+        Metadata::new(0o666, 0),
+    )
+    .unwrap();
+    tree.insert(
+        "short",
+        Kind::Symlink(b"etc/hello".to_vec()),
+        Metadata::new(0o777, 0),
+    )
+    .unwrap();
+    tree.insert(
+        "long",
+        Kind::Symlink(vec![b'x'; 300]),
+        Metadata::new(0o777, 0),
+    )
+    .unwrap();
+    tree.insert("run/fifo", Kind::Fifo, Metadata::new(0o600, 0))
         .unwrap();
-    tree.insert("dev/null", Kind::CharDevice(Device { major: 1, minor: 3 }), Metadata::new(0o666, 0))
-        .unwrap();
-    tree.insert("short", Kind::Symlink(b"etc/hello".to_vec()), Metadata::new(0o777, 0)).unwrap();
-    tree.insert("long", Kind::Symlink(vec![b'x'; 300]), Metadata::new(0o777, 0)).unwrap();
-    tree.insert("run/fifo", Kind::Fifo, Metadata::new(0o600, 0)).unwrap();
     tree
 }
 
@@ -192,15 +238,26 @@ fn superblock_and_descriptors_check_out() {
     assert_eq!(get32(sb, 0x108), EPOCH as u32, "mkfs time");
     assert_eq!(get32(sb, 0x30), 0, "never written by a kernel");
     assert_eq!(sb[0x68 + 6] >> 4, 4, "a version 4 UUID");
-    assert!(bytes.len() as u64 >= 16 * 1024 * 1024, "16 MiB of headroom at least");
+    assert!(
+        bytes.len() as u64 >= 16 * 1024 * 1024,
+        "16 MiB of headroom at least"
+    );
     for (g, desc) in image.descriptors.iter().enumerate() {
         let block_bitmap = image.block(u64::from(get32(desc, 0)));
         let inode_bitmap = image.block(u64::from(get32(desc, 4)));
         let block_csum = u32::from(get16(desc, 0x18)) | u32::from(get16(desc, 0x38)) << 16;
         let inode_csum = u32::from(get16(desc, 0x1A)) | u32::from(get16(desc, 0x3A)) << 16;
-        assert_eq!(block_csum, crc(image.seed, block_bitmap), "group {g} block bitmap");
+        assert_eq!(
+            block_csum,
+            crc(image.seed, block_bitmap),
+            "group {g} block bitmap"
+        );
         let inode_bytes = (image.inodes_per_group / 8) as usize;
-        assert_eq!(inode_csum, crc(image.seed, &inode_bitmap[..inode_bytes]), "group {g} inode bitmap");
+        assert_eq!(
+            inode_csum,
+            crc(image.seed, &inode_bitmap[..inode_bytes]),
+            "group {g} inode bitmap"
+        );
     }
 }
 
@@ -214,33 +271,66 @@ fn nodes_read_back_as_written() {
     assert_eq!(get16(root, 0), 0o040755);
     // ., .., and lost+found, dev, etc, run: links 2 + 4 subdirectories.
     assert_eq!(get16(root, 0x1A), 6);
-    let names: Vec<Vec<u8>> = image.entries(2).into_iter().map(|(name, _, _)| name).collect();
-    let expected: Vec<&[u8]> = vec![b".", b"..", b"dev", b"etc", b"long", b"lost+found", b"run", b"short"];
+    let names: Vec<Vec<u8>> = image
+        .entries(2)
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect();
+    let expected: Vec<&[u8]> = vec![
+        b".",
+        b"..",
+        b"dev",
+        b"etc",
+        b"long",
+        b"lost+found",
+        b"run",
+        b"short",
+    ];
     assert_eq!(names, expected);
     assert_eq!(image.lookup("lost+found"), 11);
     assert_eq!(image.contents(11).len(), 4 * 4096);
 
     let hello = image.lookup("etc/hello");
-    assert_eq!(image.lookup("etc/hello-again"), hello, "hard links share an inode");
+    assert_eq!(
+        image.lookup("etc/hello-again"),
+        hello,
+        "hard links share an inode"
+    );
     let raw = image.inode(hello);
     assert_eq!(get16(raw, 0), 0o104755);
     assert_eq!(get16(raw, 0x1A), 2);
-    assert_eq!(u32::from(get16(raw, 2)) | u32::from(get16(raw, 0x78)) << 16, 100_000);
-    assert_eq!(u32::from(get16(raw, 0x18)) | u32::from(get16(raw, 0x7A)) << 16, 4_294_967_294);
+    assert_eq!(
+        u32::from(get16(raw, 2)) | u32::from(get16(raw, 0x78)) << 16,
+        100_000
+    );
+    assert_eq!(
+        u32::from(get16(raw, 0x18)) | u32::from(get16(raw, 0x7A)) << 16,
+        4_294_967_294
+    );
     assert_eq!(get32(raw, 0x10), EPOCH as u32, "mtime clamped");
     assert_eq!(image.contents(hello), b"hello, ext4\n");
-    assert_eq!(&raw[XATTR_AREA..XATTR_AREA + 4], &0xEA02_0000u32.to_le_bytes());
+    assert_eq!(
+        &raw[XATTR_AREA..XATTR_AREA + 4],
+        &0xEA02_0000u32.to_le_bytes()
+    );
     assert_eq!(&raw[XATTR_AREA + 4 + 16..XATTR_AREA + 4 + 21], b"small");
 
     let nvme = image.inode(image.lookup("dev/nvme"));
     assert_eq!(get16(nvme, 0), 0o060660);
     assert_eq!(get32(nvme, 0x28), 0);
-    assert_eq!(get32(nvme, 0x2C), (70000 & 0xFF) | 259 << 8 | (70000 & !0xFF) << 12);
+    assert_eq!(
+        get32(nvme, 0x2C),
+        (70000 & 0xFF) | 259 << 8 | (70000 & !0xFF) << 12
+    );
     let null = image.inode(image.lookup("dev/null"));
     assert_eq!(get32(null, 0x28), 1 << 8 | 3);
 
     let short = image.inode(image.lookup("short"));
-    assert_eq!(get32(short, 0x20) & inode::EXTENTS_FL, 0, "fast symlinks hold no extents");
+    assert_eq!(
+        get32(short, 0x20) & inode::EXTENTS_FL,
+        0,
+        "fast symlinks hold no extents"
+    );
     assert_eq!(&short[0x28..0x31], b"etc/hello");
     assert_eq!(image.contents(image.lookup("long")), vec![b'x'; 300]);
     assert_eq!(get16(image.inode(image.lookup("run/fifo")), 0), 0o010600);
@@ -256,20 +346,26 @@ fn holes_take_no_blocks_and_many_extents_make_a_tree() {
     sparse[32 << 20] = 1;
     sparse[(64 << 20) - 1] = 2;
     let blob = tree.store_bytes(&sparse).unwrap();
-    tree.insert("sparse", Kind::File(blob), Metadata::new(0o644, 0)).unwrap();
+    tree.insert("sparse", Kind::File(blob), Metadata::new(0o644, 0))
+        .unwrap();
     // Every other block holds data: 3000 extents.
     let mut striped = vec![0u8; 6000 * 4096];
     for block in (0..6000).step_by(2) {
         striped[block * 4096] = (block % 251) as u8 + 1;
     }
     let blob = tree.store_bytes(&striped).unwrap();
-    tree.insert("striped", Kind::File(blob), Metadata::new(0o644, 0)).unwrap();
+    tree.insert("striped", Kind::File(blob), Metadata::new(0o644, 0))
+        .unwrap();
     let bytes = image(&tree, &options());
     let image = Image::open(&bytes);
 
     let ino = image.lookup("sparse");
     let raw = image.inode(ino);
-    assert_eq!(get32(raw, 0x1C), 3 * 8, "three 4 KiB blocks in 512-byte sectors");
+    assert_eq!(
+        get32(raw, 0x1C),
+        3 * 8,
+        "three 4 KiB blocks in 512-byte sectors"
+    );
     assert_eq!(image.contents(ino), sparse);
 
     let ino = image.lookup("striped");
@@ -287,7 +383,12 @@ fn holes_take_no_blocks_and_many_extents_make_a_tree() {
 fn ten_thousand_entries_span_blocks() {
     let mut tree = Tree::new(EPOCH);
     for n in 0..10_000 {
-        tree.insert(format!("wide/file-{n:05}"), Kind::Fifo, Metadata::new(0o644, 0)).unwrap();
+        tree.insert(
+            format!("wide/file-{n:05}"),
+            Kind::Fifo,
+            Metadata::new(0o644, 0),
+        )
+        .unwrap();
     }
     let bytes = image(&tree, &options());
     let image = Image::open(&bytes);
@@ -301,7 +402,12 @@ fn ten_thousand_entries_span_blocks() {
 fn large_xattrs_go_to_a_checksummed_block() {
     let mut tree = Tree::new(EPOCH);
     let mut meta = Metadata::new(0o644, 0);
-    meta.xattrs.insert("security.capability".into(), vec![1, 0, 0, 2, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    meta.xattrs.insert(
+        "security.capability".into(),
+        vec![
+            1, 0, 0, 2, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+    );
     meta.xattrs.insert("user.big".into(), vec![7; 1000]);
     tree.insert("f", Kind::Fifo, meta).unwrap();
     let bytes = image(&tree, &options());
@@ -314,7 +420,10 @@ fn large_xattrs_go_to_a_checksummed_block() {
     let block = image.block(block_nr);
     let mut zeroed = block.to_vec();
     zeroed[0x10..0x14].fill(0);
-    assert_eq!(get32(block, 0x10), crc(crc(image.seed, &block_nr.to_le_bytes()), &zeroed));
+    assert_eq!(
+        get32(block, 0x10),
+        crc(crc(image.seed, &block_nr.to_le_bytes()), &zeroed)
+    );
     // Sorted by index: user (1) before security (6).
     assert_eq!(block[32 + 1], 1);
     assert_eq!(&block[32 + 16..32 + 19], b"big");
@@ -348,7 +457,10 @@ fn explicit_sizes_are_kept_or_refused() {
         ..options()
     };
     let error = refusal(&tree, &tiny);
-    assert!(matches!(error, Ext4Error::TooSmall { size: 16384, needed } if needed > 16384), "{error}");
+    assert!(
+        matches!(error, Ext4Error::TooSmall { size: 16384, needed } if needed > 16384),
+        "{error}"
+    );
 }
 
 #[test]
@@ -372,7 +484,8 @@ fn several_groups_keep_superblock_copies() {
 fn refuses_what_ext4_cannot_hold() {
     let mut tree = Tree::new(EPOCH);
     let mut meta = Metadata::new(0o644, 0);
-    meta.xattrs.insert("com.apple.quarantine".into(), b"x".to_vec());
+    meta.xattrs
+        .insert("com.apple.quarantine".into(), b"x".to_vec());
     tree.insert("f", Kind::Fifo, meta).unwrap();
     let error = refusal(&tree, &options());
     assert!(matches!(error, Ext4Error::XattrName { .. }), "{error}");
@@ -394,12 +507,22 @@ fn times_past_2038_carry_epoch_bits() {
 #[test]
 fn acls_are_stored_in_ext4_form() {
     let mut value = 2u32.to_le_bytes().to_vec();
-    for (tag, perm, id) in [(1u16, 6u16, u32::MAX), (2, 4, 1000), (4, 4, u32::MAX), (0x10, 4, u32::MAX), (0x20, 0, u32::MAX)] {
+    for (tag, perm, id) in [
+        (1u16, 6u16, u32::MAX),
+        (2, 4, 1000),
+        (4, 4, u32::MAX),
+        (0x10, 4, u32::MAX),
+        (0x20, 0, u32::MAX),
+    ] {
         value.extend_from_slice(&tag.to_le_bytes());
         value.extend_from_slice(&perm.to_le_bytes());
         value.extend_from_slice(&id.to_le_bytes());
     }
-    let attrs = xattr::attrs(&BTreeMap::from([("system.posix_acl_access".to_owned(), value)])).unwrap();
+    let attrs = xattr::attrs(&BTreeMap::from([(
+        "system.posix_acl_access".to_owned(),
+        value,
+    )]))
+    .unwrap();
     assert_eq!(attrs[0].index, 2);
     assert!(attrs[0].name.is_empty());
     // Header, four short entries, one long.

@@ -112,7 +112,11 @@ fn value_len(attr: &Attr) -> usize {
 
 /// Bytes the entries, their terminator and values take.
 fn table_len(attrs: &[Attr]) -> usize {
-    attrs.iter().map(|a| entry_len(a) + value_len(a)).sum::<usize>() + 4
+    attrs
+        .iter()
+        .map(|a| entry_len(a) + value_len(a))
+        .sum::<usize>()
+        + 4
 }
 
 /// Whether `attrs` fit the inode's spare bytes.
