@@ -139,6 +139,13 @@ pub enum Ext4Error {
         /// Its target's length.
         len: usize,
     },
+    /// A symlink has an empty target, which Linux cannot create and e2fsck
+    /// rejects.
+    #[error("symlink `{path}` has an empty target, which ext4 cannot hold; remove it")]
+    EmptySymlink {
+        /// The symlink.
+        path: String,
+    },
     /// A node has more hard links than ext4 counts.
     #[error(
         "`{path}` has {links} hard links; ext4 counts at most 65000, so make some copies instead"

@@ -211,6 +211,9 @@ pub fn plan(tree: &Tree, epoch: u64) -> Result<Plan<'_>, Ext4Error> {
                 (Content::File { blob, runs }, node.links())
             }
             Kind::Symlink(target) => {
+                if target.is_empty() {
+                    return Err(Ext4Error::EmptySymlink { path: path.clone() });
+                }
                 if target.len() > MAX_SYMLINK {
                     return Err(Ext4Error::SymlinkTooLong {
                         path: path.clone(),

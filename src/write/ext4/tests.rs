@@ -489,6 +489,47 @@ fn refuses_what_ext4_cannot_hold() {
     tree.insert("f", Kind::Fifo, meta).unwrap();
     let error = refusal(&tree, &options());
     assert!(matches!(error, Ext4Error::XattrName { .. }), "{error}");
+    let mut tree = Tree::new(EPOCH);
+    tree.insert("empty", Kind::Symlink(Vec::new()), Metadata::new(0o777, 0))
+        .unwrap();
+    let error = refusal(&tree, &options());
+    assert!(matches!(error, Ext4Error::EmptySymlink { .. }), "{error}");
+    let mut tree = Tree::new(EPOCH);
+    tree.insert(
+        "long",
+        Kind::Symlink(vec![b'x'; 4096]),
+        Metadata::new(0o777, 0),
+    )
+    .unwrap();
+    assert!(matches!(
+        refusal(&tree, &options()),
+        Ext4Error::SymlinkTooLong { len: 4096, .. }
+    ));
+    let mut tree = Tree::new(EPOCH);
+    let mut meta = Metadata::new(0o644, 0);
+    meta.xattrs.insert("user.huge".into(), vec![0; 5000]);
+    tree.insert("f", Kind::Fifo, meta).unwrap();
+    assert!(matches!(
+        refusal(&tree, &options()),
+        Ext4Error::XattrsTooLarge { .. }
+    ));
+    let mut tree = Tree::new(EPOCH);
+    let mut meta = Metadata::new(0o644, 0);
+    meta.xattrs
+        .insert("system.posix_acl_access".into(), vec![1, 2, 3]);
+    tree.insert("f", Kind::Fifo, meta).unwrap();
+    assert!(matches!(refusal(&tree, &options()), Ext4Error::Acl { .. }));
+    let mut tree = Tree::new(EPOCH);
+    tree.insert("f", Kind::Fifo, Metadata::new(0o644, inode::MAX_TIME + 1))
+        .unwrap();
+    let unclamped = Options {
+        source_date_epoch: u64::MAX,
+        ..options()
+    };
+    assert!(matches!(
+        refusal(&tree, &unclamped),
+        Ext4Error::TimeTooLate { .. }
+    ));
     let long_label = Options {
         label: "x".repeat(17),
         ..options()
