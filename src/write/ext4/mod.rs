@@ -28,13 +28,14 @@ mod geometry;
 mod group;
 mod inode;
 mod le;
+mod output;
 mod plan;
 mod superblock;
 #[cfg(test)]
 mod tests;
 mod xattr;
 
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, Write};
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -45,6 +46,7 @@ use extent::Extent;
 use geometry::{BLOCK_SIZE, BLOCKS_PER_GROUP, DESC_SIZE, Geometry, INODE_SIZE};
 use group::Descriptor;
 use inode::{EXTENTS_FL, Inode};
+use output::Output;
 use plan::{Content, FAST_SYMLINK_MAX, Plan, Planned};
 use superblock::{FIRST_INODE, SUPERBLOCK_OFFSET, Superblock};
 
@@ -55,8 +57,6 @@ const MAX_LABEL: usize = 16;
 /// What [`Ext4Error::Io`] names when writing the filesystem's own
 /// structures failed.
 pub const STRUCTURES: &str = "(ext4 metadata)";
-/// Output buffer.
-const WRITE_BUFFER: usize = 1 << 20;
 
 /// How to write an ext4 image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -273,7 +273,7 @@ pub fn write<W: Write + Seek>(tree: &Tree, out: W, options: &Options) -> Result<
         .collect::<Result<Vec<_>, _>>()
         .map_err(full)?;
 
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, out);
+    let mut out = Output::new(out);
     for (planned, placed) in plan.inodes.iter().zip(&placed) {
         write_contents(tree, &mut out, planned, placed, seed)?;
     }
@@ -295,10 +295,8 @@ pub fn write<W: Write + Seek>(tree: &Tree, out: W, options: &Options) -> Result<
         time: options.source_date_epoch.min(superblock::MAX_TIME),
     };
     let len = options.size.unwrap_or(geometry.blocks * BLOCK_SIZE);
-    write_superblocks(&mut out, &geometry, &superblock, &descriptors, seed, len)
-        .map_err(structures)?;
-    out.into_inner()
-        .map_err(|error| structures(error.into_error()))
+    write_superblocks(&mut out, &geometry, &superblock, &descriptors, seed).map_err(structures)?;
+    out.finish(len).map_err(structures)
 }
 
 /// The error for an image of `size` bytes too small for `plan`.
@@ -411,9 +409,9 @@ fn uses_extents(planned: &Planned) -> bool {
 }
 
 /// Writes one inode's blocks: contents, extent tree blocks, xattr block.
-fn write_contents<W: Write + Seek>(
+fn write_contents(
     tree: &Tree,
-    out: &mut W,
+    out: &mut Output<impl Write + Seek>,
     planned: &Planned,
     placed: &Placed,
     seed: u32,
@@ -440,20 +438,25 @@ fn write_contents<W: Write + Seek>(
         Content::Symlink(_) | Content::Device(_) | Content::Nothing => {}
     }
     for (block, bytes) in placed.tree.iter().flat_map(|tree| &tree.blocks) {
-        write_at(out, *block, bytes).map_err(io)?;
+        out.write_at(*block, bytes).map_err(io)?;
     }
     if let Some(block) = placed.xattr_block {
-        write_at(out, block, &xattr::block(&planned.attrs, block, seed)).map_err(io)?;
+        out.write_at(block, &xattr::block(&planned.attrs, block, seed))
+            .map_err(io)?;
     }
     Ok(())
 }
 
 /// Writes `bytes`, logical block 0 on, where `extents` put them.
-fn write_blocks(out: &mut (impl Write + Seek), extents: &[Extent], bytes: &[u8]) -> io::Result<()> {
+fn write_blocks(
+    out: &mut Output<impl Write + Seek>,
+    extents: &[Extent],
+    bytes: &[u8],
+) -> io::Result<()> {
     for extent in extents {
         let from = u64::from(extent.logical) * BLOCK_SIZE;
         let to = (from + u64::from(extent.len) * BLOCK_SIZE).min(bytes.len() as u64);
-        write_at(out, extent.start, &bytes[from as usize..to as usize])?;
+        out.write_at(extent.start, &bytes[from as usize..to as usize])?;
     }
     Ok(())
 }
@@ -461,7 +464,7 @@ fn write_blocks(out: &mut (impl Write + Seek), extents: &[Extent], bytes: &[u8])
 /// Copies a file's data blocks where `extents` put them, reading past
 /// the holes between them.
 fn write_file(
-    out: &mut (impl Write + Seek),
+    out: &mut Output<impl Write + Seek>,
     contents: &mut impl Read,
     len: u64,
     extents: &[Extent],
@@ -474,7 +477,7 @@ fn write_file(
             &mut contents.by_ref().take(from - position),
             &mut io::sink(),
         )?;
-        out.seek(SeekFrom::Start(extent.start * BLOCK_SIZE))?;
+        out.seek_to(extent.start * BLOCK_SIZE)?;
         let copied = io::copy(&mut contents.by_ref().take(to - from), out)?;
         if copied != to - from {
             return Err(io::Error::new(
@@ -487,15 +490,9 @@ fn write_file(
     Ok(())
 }
 
-/// Writes `bytes` at block `block`.
-fn write_at(out: &mut (impl Write + Seek), block: u64, bytes: &[u8]) -> io::Result<()> {
-    out.seek(SeekFrom::Start(block * BLOCK_SIZE))?;
-    out.write_all(bytes)
-}
-
 /// Writes every group's inode table and bitmaps; returns the descriptors.
 fn write_groups(
-    out: &mut (impl Write + Seek),
+    out: &mut Output<impl Write + Seek>,
     geometry: &Geometry,
     allocator: &Allocator,
     tables: &[Tables],
@@ -523,16 +520,16 @@ fn write_groups(
                 .copy_from_slice(&inode_of(planned, placed).encode(planned.ino, seed));
             directories += u32::from(matches!(planned.content, Content::Directory { .. }));
         }
-        write_at(out, tables.inode_table, &table)?;
+        out.write_at(tables.inode_table, &table)?;
 
         let mut inode_bitmap = vec![0u8; BLOCK_SIZE as usize];
         set_bits(&mut inode_bitmap, 0, used, true);
         set_bits(&mut inode_bitmap, per_group, BLOCKS_PER_GROUP, true);
-        write_at(out, tables.inode_bitmap, &inode_bitmap)?;
+        out.write_at(tables.inode_bitmap, &inode_bitmap)?;
 
         let mut block_bitmap = vec![0u8; BLOCK_SIZE as usize];
         allocator.mark_used(group, &mut block_bitmap);
-        write_at(out, tables.block_bitmap, &block_bitmap)?;
+        out.write_at(tables.block_bitmap, &block_bitmap)?;
         let set: u64 = block_bitmap
             .iter()
             .map(|byte| u64::from(byte.count_ones()))
@@ -595,14 +592,13 @@ fn inode_of(planned: &Planned, placed: &Placed) -> Inode {
 }
 
 /// Writes the superblock and descriptor table to group 0 and every group
-/// that keeps a copy, and pads the image to `len` bytes.
+/// that keeps a copy.
 fn write_superblocks(
-    out: &mut (impl Write + Seek),
+    out: &mut Output<impl Write + Seek>,
     geometry: &Geometry,
     superblock: &Superblock,
     descriptors: &[Descriptor],
     seed: u32,
-    len: u64,
 ) -> io::Result<()> {
     let mut table = vec![0u8; (geometry.descriptor_blocks() * BLOCK_SIZE) as usize];
     for (group, descriptor) in descriptors.iter().enumerate() {
@@ -620,13 +616,8 @@ fn write_superblocks(
             0
         };
         block[at..at + superblock::SUPERBLOCK_SIZE].copy_from_slice(&superblock.encode(group));
-        write_at(out, start, &block)?;
-        write_at(out, start + 1, &table)?;
-    }
-    let end = out.seek(SeekFrom::End(0))?;
-    if end < len {
-        out.seek(SeekFrom::Start(len - 1))?;
-        out.write_all(&[0])?;
+        out.write_at(start, &block)?;
+        out.write_at(start + 1, &table)?;
     }
     Ok(())
 }
