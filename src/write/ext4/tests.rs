@@ -570,3 +570,30 @@ fn acls_are_stored_in_ext4_form() {
     assert_eq!(attrs[0].value.len(), 4 + 4 * 4 + 8);
     assert_eq!(&attrs[0].value[..4], &1u32.to_le_bytes());
 }
+
+#[test]
+fn a_tree_with_its_own_lost_found_keeps_it() {
+    let mut tree = Tree::new(EPOCH);
+    tree.insert("lost+found", Kind::directory(), Metadata::new(0o700, 0))
+        .unwrap();
+    tree.insert("a", Kind::Fifo, Metadata::new(0o644, 0))
+        .unwrap();
+    let bytes = image(&tree, &options());
+    let image = Image::open(&bytes);
+    let names: Vec<(Vec<u8>, u32)> = image
+        .entries(2)
+        .into_iter()
+        .map(|(name, ino, _)| (name, ino))
+        .collect();
+    // No inode is set aside for a lost+found of ours: the tree's takes 12,
+    // after `a` (11) in walk order.
+    let expected: Vec<(Vec<u8>, u32)> = vec![
+        (b".".to_vec(), 2),
+        (b"..".to_vec(), 2),
+        (b"a".to_vec(), 11),
+        (b"lost+found".to_vec(), 12),
+    ];
+    assert_eq!(names, expected);
+    assert_eq!(get16(image.inode(2), 0x1A), 3);
+    assert_eq!(image.contents(12).len(), 4096);
+}
