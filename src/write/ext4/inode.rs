@@ -5,6 +5,8 @@ use super::crc32c;
 use super::geometry::INODE_SIZE;
 use super::le::{put16, put32};
 
+/// Inode flag: the directory has a hash index.
+pub const INDEX_FL: u32 = 0x0000_1000;
 /// Inode flag: `i_block` holds an extent tree.
 pub const EXTENTS_FL: u32 = 0x0008_0000;
 /// Bytes of the extra fields after the original 128, as mke2fs sets.

@@ -26,6 +26,7 @@ mod directory;
 mod extent;
 mod geometry;
 mod group;
+mod hash;
 mod inode;
 mod le;
 mod output;
@@ -45,7 +46,7 @@ use allocator::{Allocator, Full, set_bits};
 use extent::Extent;
 use geometry::{BLOCK_SIZE, BLOCKS_PER_GROUP, DESC_SIZE, Geometry, INODE_SIZE};
 use group::Descriptor;
-use inode::{EXTENTS_FL, Inode};
+use inode::{EXTENTS_FL, INDEX_FL, Inode};
 use output::Output;
 use plan::{Content, FAST_SYMLINK_MAX, Plan, Planned};
 use superblock::{FIRST_INODE, SUPERBLOCK_OFFSET, Superblock};
@@ -223,6 +224,8 @@ struct Placed {
     xattr_block: Option<u64>,
     /// Blocks it holds in all.
     blocks: u64,
+    /// A directory's layout.
+    directory: Option<directory::Layout>,
 }
 
 /// Where one group's bitmaps and inode table went.
@@ -266,10 +269,13 @@ pub fn write<W: Write + Seek>(tree: &Tree, out: W, options: &Options) -> Result<
     let mut allocator = Allocator::new(&geometry);
     let full = |Full| too_small(options.size.unwrap_or(0), &plan, inodes);
     let tables = allocate_tables(&mut allocator, &geometry).map_err(full)?;
+    let hash_words: [u32; 4] = std::array::from_fn(|i| {
+        u32::from_le_bytes(hash_seed[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+    });
     let placed = plan
         .inodes
         .iter()
-        .map(|planned| place(&mut allocator, planned, seed))
+        .map(|planned| place(&mut allocator, planned, seed, &hash_words))
         .collect::<Result<Vec<_>, _>>()
         .map_err(full)?;
 
@@ -347,15 +353,26 @@ fn allocate_tables(allocator: &mut Allocator, geometry: &Geometry) -> Result<Vec
 }
 
 /// Gives one inode its blocks: contents, then extent tree, then xattr block.
-fn place(allocator: &mut Allocator, planned: &Planned, seed: u32) -> Result<Placed, Full> {
+fn place(
+    allocator: &mut Allocator,
+    planned: &Planned,
+    seed: u32,
+    hash_seed: &[u32; 4],
+) -> Result<Placed, Full> {
     let mut extents = Vec::new();
+    let mut layout = None;
     match &planned.content {
         Content::Directory {
             entries,
             min_blocks,
         } => {
-            let blocks = directory::blocks_needed(entries).max(*min_blocks);
-            extent::map(&mut extents, 0, &allocator.runs(blocks)?);
+            let directory = directory::Layout::new(entries, *min_blocks, hash_seed);
+            extent::map(
+                &mut extents,
+                0,
+                &allocator.runs(directory.len(*min_blocks))?,
+            );
+            layout = Some(directory);
         }
         Content::File { runs, .. } => {
             for run in runs {
@@ -395,6 +412,7 @@ fn place(allocator: &mut Allocator, planned: &Planned, seed: u32) -> Result<Plac
         tree,
         xattr_block,
         blocks,
+        directory: layout,
     })
 }
 
@@ -426,7 +444,8 @@ fn write_contents(
             entries,
             min_blocks,
         } => {
-            let blocks = directory::encode(entries, *min_blocks, inode_seed);
+            let layout = placed.directory.as_ref().expect("directories are laid out");
+            let blocks = layout.encode(entries, *min_blocks, inode_seed);
             write_blocks(out, &placed.extents, &blocks.concat()).map_err(io)?;
         }
         Content::File { blob, .. } => {
@@ -561,7 +580,16 @@ fn inode_of(planned: &Planned, placed: &Placed) -> Inode {
                 .iter()
                 .map(|extent| u64::from(extent.len))
                 .sum();
-            (blocks * BLOCK_SIZE, EXTENTS_FL, root)
+            let indexed = placed
+                .directory
+                .as_ref()
+                .is_some_and(directory::Layout::indexed);
+            let flags = if indexed {
+                EXTENTS_FL | INDEX_FL
+            } else {
+                EXTENTS_FL
+            };
+            (blocks * BLOCK_SIZE, flags, root)
         }
         Content::File { blob, .. } => (blob.len(), EXTENTS_FL, root),
         Content::Symlink(target) if target.len() >= FAST_SYMLINK_MAX => {

@@ -97,7 +97,11 @@ impl Planned<'_> {
             Content::Directory {
                 entries,
                 min_blocks,
-            } => super::directory::blocks_needed(entries).max(*min_blocks),
+            } => {
+                // An index adds a root block, and keeping equal hashes in
+                // one leaf may leave a leaf less full.
+                (super::directory::linear_blocks(entries) + 2).max(*min_blocks)
+            }
             Content::File { runs, .. } => {
                 let blocks: u64 = runs.iter().map(|run| run.len).sum();
                 // Each run splits at most every MAX_LEN blocks and at each

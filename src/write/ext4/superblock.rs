@@ -20,6 +20,8 @@ pub const MAGIC: u16 = 0xEF53;
 
 /// compat: extended attributes.
 const COMPAT_EXT_ATTR: u32 = 0x0008;
+/// compat: directories may have hash indexes.
+const COMPAT_DIR_INDEX: u32 = 0x0020;
 /// incompat: directory entries record the file type.
 const INCOMPAT_FILETYPE: u32 = 0x0002;
 /// incompat: extent trees map file blocks.
@@ -42,8 +44,8 @@ const RO_COMPAT_EXTRA_ISIZE: u32 = 0x0040;
 const RO_COMPAT_METADATA_CSUM: u32 = 0x0400;
 
 /// The features of every image: no journal (an image is written once,
-/// whole; `tune2fs -j` adds one), no resize inode, linear directories.
-pub const COMPAT: u32 = COMPAT_EXT_ATTR;
+/// whole; `tune2fs -j` adds one), no resize inode.
+pub const COMPAT: u32 = COMPAT_EXT_ATTR | COMPAT_DIR_INDEX;
 /// See [`COMPAT`].
 pub const INCOMPAT: u32 = INCOMPAT_FILETYPE | INCOMPAT_EXTENTS | INCOMPAT_64BIT | INCOMPAT_FLEX_BG;
 /// See [`COMPAT`].
@@ -114,7 +116,7 @@ impl Superblock<'_> {
         put32(&mut raw, 0x158, (self.free_blocks >> 32) as u32);
         put16(&mut raw, 0x15C, EXTRA_ISIZE);
         put16(&mut raw, 0x15E, EXTRA_ISIZE);
-        put32(&mut raw, 0x160, 0x0001); // s_flags: signed directory hash
+        put32(&mut raw, 0x160, 0x0002); // s_flags: unsigned directory hash
         raw[0x174] = log_groups_per_flex(g.groups);
         raw[0x175] = 1; // s_checksum_type: crc32c
         raw[0x276] = (self.time >> 32) as u8; // s_mkfs_time_hi

@@ -41,6 +41,7 @@ fn crc(seed: u32, bytes: &[u8]) -> u32 {
 struct Image<'a> {
     bytes: &'a [u8],
     seed: u32,
+    hash_seed: [u32; 4],
     inodes_per_group: u64,
     descriptors: Vec<&'a [u8]>,
 }
@@ -70,6 +71,7 @@ impl<'a> Image<'a> {
         Image {
             bytes,
             seed,
+            hash_seed: std::array::from_fn(|i| get32(sb, 0xEC + 4 * i)),
             inodes_per_group: u64::from(get32(sb, 0x28)),
             descriptors,
         }
@@ -144,10 +146,35 @@ impl<'a> Image<'a> {
 
     /// The directory's entries, checking each block's tail checksum.
     fn entries(&self, ino: u32) -> Vec<(Vec<u8>, u32, u8)> {
+        let indexed = get32(self.inode(ino), 0x20) & inode::INDEX_FL != 0;
         let bytes = self.contents(ino);
         let seed = inode::checksum_seed(self.seed, ino);
+        let mut blocks = bytes.chunks(BLOCK_SIZE as usize);
         let mut entries = Vec::new();
-        for block in bytes.chunks(BLOCK_SIZE as usize) {
+        let mut index = Vec::new();
+        if indexed {
+            let root = blocks.next().unwrap();
+            let (limit, count) = (usize::from(get16(root, 32)), usize::from(get16(root, 34)));
+            assert_eq!(limit, 507);
+            let tail = 32 + 8 * limit;
+            let mut zeroed_tail = root[tail..tail + 8].to_vec();
+            zeroed_tail[4..].fill(0);
+            let checksum = crc(crc(seed, &root[..32 + 8 * count]), &zeroed_tail);
+            assert_eq!(get32(root, tail + 4), checksum, "index root checksum");
+            entries.push((b".".to_vec(), get32(root, 0), root[7]));
+            entries.push((b"..".to_vec(), get32(root, 12), root[19]));
+            for leaf in 0..count {
+                let hash = if leaf == 0 {
+                    0
+                } else {
+                    get32(root, 32 + 8 * leaf)
+                };
+                assert_eq!(get32(root, 36 + 8 * leaf), leaf as u32 + 1, "leaf block");
+                index.push(hash);
+            }
+            assert_eq!(index.len(), blocks.len());
+        }
+        for (leaf, block) in blocks.enumerate() {
             assert_eq!(
                 get32(block, 4092),
                 crc(seed, &block[..4084]),
@@ -157,13 +184,17 @@ impl<'a> Image<'a> {
             let mut at = 0;
             while at < 4084 {
                 let len = usize::from(get16(block, at + 4));
-                let name_len = usize::from(block[at + 6]);
+                let name = &block[at + 8..at + 8 + usize::from(block[at + 6])];
                 if get32(block, at) != 0 {
-                    entries.push((
-                        block[at + 8..at + 8 + name_len].to_vec(),
-                        get32(block, at),
-                        block[at + 7],
-                    ));
+                    if indexed {
+                        let (hash, _) = hash::name_hash(name, &self.hash_seed);
+                        assert!(index[leaf] <= hash, "hash below its leaf's range");
+                        assert!(
+                            index.get(leaf + 1).is_none_or(|&next| hash < next),
+                            "hash above its leaf's range"
+                        );
+                    }
+                    entries.push((name.to_vec(), get32(block, at), block[at + 7]));
                 }
                 at += len;
             }
@@ -392,10 +423,23 @@ fn ten_thousand_entries_span_blocks() {
     }
     let bytes = image(&tree, &options());
     let image = Image::open(&bytes);
-    let entries = image.entries(image.lookup("wide"));
-    assert_eq!(entries.len(), 10_002);
-    assert_eq!(entries[2].0, b"file-00000");
-    assert_eq!(entries[10_001].0, b"file-09999");
+    let wide = image.lookup("wide");
+    assert_ne!(
+        get32(image.inode(wide), 0x20) & inode::INDEX_FL,
+        0,
+        "hash-indexed"
+    );
+    let mut names: Vec<Vec<u8>> = image
+        .entries(wide)
+        .into_iter()
+        .map(|(name, _, _)| name)
+        .collect();
+    assert_eq!(&names[..2], [b".".to_vec(), b"..".to_vec()]);
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 10_002);
+    assert_eq!(names[2], b"file-00000");
+    assert_eq!(names[10_001], b"file-09999");
 }
 
 #[test]
