@@ -10,12 +10,15 @@
 //! of the tree and options, and every timestamp from the tree's clamped
 //! mtimes or `source_date_epoch`, so equal input gives equal bytes.
 //!
-//! Features: `ext_attr`, `filetype`, `extent`, `64bit`, `flex_bg`,
-//! `sparse_super`, `large_file`, `huge_file`, `dir_nlink`, `extra_isize`,
-//! `metadata_csum`. No journal (the image is written once, whole; add one
-//! with `tune2fs -O has_journal` if the mounted system wants it), no
-//! resize inode, no `dir_index` (directories are linear, which the kernel
-//! and e2fsck read at any size), no inline data.
+//! Features: `ext_attr`, `dir_index`, `filetype`, `extent`, `64bit`,
+//! `flex_bg`, `sparse_super`, `large_file`, `huge_file`, `dir_nlink`,
+//! `extra_isize`, `metadata_csum`. Directories of one block are linear,
+//! larger ones get a one-level hash index (up to about 80,000 entries;
+//! beyond that they stay linear, valid but slower to search). No journal
+//! (the image is written once, whole; add one with `tune2fs -O
+//! has_journal` if the mounted system wants it), no resize inode (the
+//! image cannot be grown online), no inline data, no `ea_inode` (a node's
+//! xattrs fit one 4 KiB block).
 //!
 //! Regions the writer only seeks over (free blocks, unused inode slots)
 //! must read as zeros: write to a new file or an empty buffer.
