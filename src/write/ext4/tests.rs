@@ -641,3 +641,30 @@ fn a_tree_with_its_own_lost_found_keeps_it() {
     assert_eq!(get16(image.inode(2), 0x1A), 3);
     assert_eq!(image.contents(12).len(), 4096);
 }
+
+#[test]
+fn directories_too_big_for_one_index_level_stay_linear() {
+    // 32,000 entries of 68 bytes (60-byte names) fill 534 leaves, more
+    // than the 507 one index block addresses.
+    let mut tree = Tree::new(EPOCH);
+    let name = |n: u32| format!("{n:06}{}", "-".repeat(54));
+    for n in 0..32_000 {
+        tree.insert(
+            format!("huge/{}", name(n)),
+            Kind::Fifo,
+            Metadata::new(0o644, 0),
+        )
+        .unwrap();
+    }
+    let bytes = image(&tree, &options());
+    let image = Image::open(&bytes);
+    let huge = image.lookup("huge");
+    assert_eq!(
+        get32(image.inode(huge), 0x20) & inode::INDEX_FL,
+        0,
+        "linear"
+    );
+    let entries = image.entries(huge);
+    assert_eq!(entries.len(), 32_002);
+    assert_eq!(entries[32_001].0, name(31_999).as_bytes());
+}
