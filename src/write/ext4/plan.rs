@@ -18,7 +18,7 @@ use super::geometry::BLOCK_SIZE;
 use super::inode::MAX_TIME;
 use super::superblock::FIRST_INODE;
 use super::xattr::{self, Attr, Refused};
-use crate::tree::{Blob, Device, Kind, Node, Tree};
+use crate::tree::{Blob, Device, Kind, Node, NodeId, Tree};
 use crate::write::{clamp_mtime, is_zero};
 
 /// The root directory's inode.
@@ -128,136 +128,60 @@ pub struct Plan<'t> {
     pub digest: [u8; 32],
 }
 
+/// Inode numbers in walk order (a hard-linked node keeps its first), and
+/// each directory's parent.
+struct Numbering {
+    numbers: BTreeMap<NodeId, u32>,
+    /// Each node once, under its first path.
+    order: Vec<(String, NodeId)>,
+    parents: BTreeMap<NodeId, NodeId>,
+    /// Whether the writer adds `lost+found` (inode 11): the tree has none.
+    own_lost_found: bool,
+}
+
+impl Numbering {
+    fn of(tree: &Tree) -> Numbering {
+        let root = tree.root();
+        let own_lost_found = directory(tree.node(root)).get(b"lost+found").is_none();
+        let mut next = FIRST_INODE + u32::from(own_lost_found);
+        let mut numbers = BTreeMap::from([(root, ROOT_INODE)]);
+        let mut order = vec![(String::new(), root)];
+        for entry in tree.walk() {
+            if let btree_map::Entry::Vacant(vacant) = numbers.entry(entry.id) {
+                vacant.insert(next);
+                next += 1;
+                order.push((String::from_utf8_lossy(&entry.path).into_owned(), entry.id));
+            }
+        }
+        let mut parents = BTreeMap::from([(root, root)]);
+        for (_, id) in &order {
+            if let Kind::Directory(dir) = &tree.node(*id).kind {
+                for (_, child) in dir.entries() {
+                    if matches!(tree.node(child).kind, Kind::Directory(_)) {
+                        parents.insert(child, *id);
+                    }
+                }
+            }
+        }
+        Numbering {
+            numbers,
+            order,
+            parents,
+            own_lost_found,
+        }
+    }
+}
+
 /// Plans `tree` with mtimes clamped to `epoch`.
 pub fn plan(tree: &Tree, epoch: u64) -> Result<Plan<'_>, Ext4Error> {
-    // Number inodes in walk order; a hard-linked node keeps its first number.
-    let root = tree.root();
-    let root_dir = directory(tree.node(root));
-    let own_lost_found = root_dir.get(b"lost+found").is_none();
-    let mut next = FIRST_INODE + u32::from(own_lost_found);
-    let mut numbers = BTreeMap::from([(root, ROOT_INODE)]);
-    let mut order = vec![(String::new(), root)];
-    for entry in tree.walk() {
-        if let btree_map::Entry::Vacant(vacant) = numbers.entry(entry.id) {
-            vacant.insert(next);
-            next += 1;
-            order.push((String::from_utf8_lossy(&entry.path).into_owned(), entry.id));
-        }
-    }
-    let mut parents = BTreeMap::from([(root, root)]);
-    for (_, id) in &order {
-        if let Kind::Directory(dir) = &tree.node(*id).kind {
-            for (_, child) in dir.entries() {
-                if matches!(tree.node(child).kind, Kind::Directory(_)) {
-                    parents.insert(child, *id);
-                }
-            }
-        }
-    }
-
-    let mut inodes = Vec::with_capacity(order.len() + 1);
+    let numbering = Numbering::of(tree);
+    let mut inodes = Vec::with_capacity(numbering.order.len() + 1);
     let mut digest = Sha256::new();
-    for (path, id) in &order {
-        let node = tree.node(*id);
-        let ino = numbers[id];
-        let refused = |refused| match refused {
-            Refused::Name(name) => Ext4Error::XattrName {
-                path: path.clone(),
-                name,
-            },
-            Refused::Acl(name) => Ext4Error::Acl {
-                path: path.clone(),
-                name,
-            },
-        };
-        let attrs = xattr::attrs(&node.metadata.xattrs).map_err(refused)?;
-        if !xattr::fit_block(&attrs) {
-            return Err(Ext4Error::XattrsTooLarge { path: path.clone() });
-        }
-        let (content, links) = match &node.kind {
-            Kind::Directory(dir) => {
-                let mut entries = vec![dot(b".", ino), dot(b"..", numbers[&parents[id]])];
-                for (name, child) in dir.entries() {
-                    if name.len() > 255 {
-                        return Err(Ext4Error::NameTooLong {
-                            path: format!("{path}/{}", String::from_utf8_lossy(name)),
-                        });
-                    }
-                    entries.push(DirEntry {
-                        name: name.to_vec(),
-                        ino: numbers[&child],
-                        file_type: entry_type(&tree.node(child).kind),
-                    });
-                }
-                if *id == root && own_lost_found {
-                    entries.push(dot(b"lost+found", FIRST_INODE));
-                    entries[2..].sort_by(|a, b| a.name.cmp(&b.name));
-                }
-                let subdirectories = entries[2..]
-                    .iter()
-                    .filter(|entry| entry.file_type == file_type::DIRECTORY)
-                    .count() as u32;
-                let links = 2 + subdirectories;
-                let content = Content::Directory {
-                    entries,
-                    min_blocks: 1,
-                };
-                (content, if links > MAX_LINKS { 1 } else { links })
-            }
-            Kind::File(blob) => {
-                if blob.len() > MAX_FILE_SIZE {
-                    return Err(Ext4Error::FileTooLarge {
-                        path: path.clone(),
-                        len: blob.len(),
-                    });
-                }
-                let runs = scan(tree, blob, path, &mut digest)?;
-                (Content::File { blob, runs }, node.links())
-            }
-            Kind::Symlink(target) => {
-                if target.is_empty() {
-                    return Err(Ext4Error::EmptySymlink { path: path.clone() });
-                }
-                if target.len() > MAX_SYMLINK {
-                    return Err(Ext4Error::SymlinkTooLong {
-                        path: path.clone(),
-                        len: target.len(),
-                    });
-                }
-                (Content::Symlink(target.clone()), node.links())
-            }
-            Kind::CharDevice(device) | Kind::BlockDevice(device) => {
-                (Content::Device(*device), node.links())
-            }
-            Kind::Fifo | Kind::Socket => (Content::Nothing, node.links()),
-        };
-        if links > MAX_LINKS {
-            return Err(Ext4Error::TooManyLinks {
-                path: path.clone(),
-                links,
-            });
-        }
-        let time = clamp_mtime(node.metadata.mtime, epoch);
-        if time > MAX_TIME {
-            return Err(Ext4Error::TimeTooLate {
-                path: path.clone(),
-                time,
-            });
-        }
-        let planned = Planned {
-            ino,
-            path: path.clone(),
-            mode: (node.kind.file_type_bits() | node.metadata.mode & 0o7777) as u16,
-            uid: node.metadata.uid,
-            gid: node.metadata.gid,
-            time,
-            links: links as u16,
-            content,
-            attrs,
-        };
+    for (path, id) in &numbering.order {
+        let planned = plan_node(tree, &numbering, path, *id, epoch, &mut digest)?;
         digest_inode(&mut digest, &planned);
         inodes.push(planned);
-        if *id == root && own_lost_found {
+        if *id == tree.root() && numbering.own_lost_found {
             let lost_found = lost_found(epoch.min(MAX_TIME));
             digest_inode(&mut digest, &lost_found);
             inodes.push(lost_found);
@@ -269,6 +193,130 @@ pub fn plan(tree: &Tree, epoch: u64) -> Result<Plan<'_>, Ext4Error> {
         data_blocks,
         digest: digest.finalize().into(),
     })
+}
+
+/// Plans node `id`, named `path`; file contents are scanned into `digest`.
+fn plan_node<'t>(
+    tree: &'t Tree,
+    numbering: &Numbering,
+    path: &str,
+    id: NodeId,
+    epoch: u64,
+    digest: &mut Sha256,
+) -> Result<Planned<'t>, Ext4Error> {
+    let node = tree.node(id);
+    let refused = |refused| match refused {
+        Refused::Name(name) => Ext4Error::XattrName {
+            path: path.to_owned(),
+            name,
+        },
+        Refused::Acl(name) => Ext4Error::Acl {
+            path: path.to_owned(),
+            name,
+        },
+    };
+    let attrs = xattr::attrs(&node.metadata.xattrs).map_err(refused)?;
+    if !xattr::fit_block(&attrs) {
+        return Err(Ext4Error::XattrsTooLarge {
+            path: path.to_owned(),
+        });
+    }
+    let (content, links) = match &node.kind {
+        Kind::Directory(dir) => directory_content(tree, numbering, path, id, dir)?,
+        Kind::File(blob) => {
+            if blob.len() > MAX_FILE_SIZE {
+                return Err(Ext4Error::FileTooLarge {
+                    path: path.to_owned(),
+                    len: blob.len(),
+                });
+            }
+            let runs = scan(tree, blob, path, digest)?;
+            (Content::File { blob, runs }, node.links())
+        }
+        Kind::Symlink(target) => {
+            if target.is_empty() {
+                return Err(Ext4Error::EmptySymlink {
+                    path: path.to_owned(),
+                });
+            }
+            if target.len() > MAX_SYMLINK {
+                return Err(Ext4Error::SymlinkTooLong {
+                    path: path.to_owned(),
+                    len: target.len(),
+                });
+            }
+            (Content::Symlink(target.clone()), node.links())
+        }
+        Kind::CharDevice(device) | Kind::BlockDevice(device) => {
+            (Content::Device(*device), node.links())
+        }
+        Kind::Fifo | Kind::Socket => (Content::Nothing, node.links()),
+    };
+    if links > MAX_LINKS {
+        return Err(Ext4Error::TooManyLinks {
+            path: path.to_owned(),
+            links,
+        });
+    }
+    let time = clamp_mtime(node.metadata.mtime, epoch);
+    if time > MAX_TIME {
+        return Err(Ext4Error::TimeTooLate {
+            path: path.to_owned(),
+            time,
+        });
+    }
+    Ok(Planned {
+        ino: numbering.numbers[&id],
+        path: path.to_owned(),
+        mode: (node.kind.file_type_bits() | node.metadata.mode & 0o7777) as u16,
+        uid: node.metadata.uid,
+        gid: node.metadata.gid,
+        time,
+        links: links as u16,
+        content,
+        attrs,
+    })
+}
+
+/// A directory's entries (`.`, `..`, then by name, with `lost+found` in
+/// the root when the writer adds it) and its link count: 2 plus its
+/// subdirectories, or 1 past ext4's count (`dir_nlink`).
+fn directory_content<'t>(
+    tree: &Tree,
+    numbering: &Numbering,
+    path: &str,
+    id: NodeId,
+    dir: &crate::tree::Directory,
+) -> Result<(Content<'t>, u32), Ext4Error> {
+    let numbers = &numbering.numbers;
+    let parent = numbers[&numbering.parents[&id]];
+    let mut entries = vec![dot(b".", numbers[&id]), dot(b"..", parent)];
+    for (name, child) in dir.entries() {
+        if name.len() > 255 {
+            return Err(Ext4Error::NameTooLong {
+                path: format!("{path}/{}", String::from_utf8_lossy(name)),
+            });
+        }
+        entries.push(DirEntry {
+            name: name.to_vec(),
+            ino: numbers[&child],
+            file_type: entry_type(&tree.node(child).kind),
+        });
+    }
+    if id == tree.root() && numbering.own_lost_found {
+        entries.push(dot(b"lost+found", FIRST_INODE));
+        entries[2..].sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    let subdirectories = entries[2..]
+        .iter()
+        .filter(|entry| entry.file_type == file_type::DIRECTORY)
+        .count() as u32;
+    let links = 2 + subdirectories;
+    let content = Content::Directory {
+        entries,
+        min_blocks: 1,
+    };
+    Ok((content, if links > MAX_LINKS { 1 } else { links }))
 }
 
 /// The directory a node is; the root always is one.
