@@ -30,29 +30,30 @@ mod extent;
 mod geometry;
 mod group;
 mod hash;
+mod image;
 mod inode;
 mod le;
 mod output;
+mod placement;
 mod plan;
 mod superblock;
 #[cfg(test)]
 mod tests;
 mod xattr;
 
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Seek, Write};
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::tree::Tree;
-use allocator::{Allocator, Full, set_bits};
-use extent::Extent;
-use geometry::{BLOCK_SIZE, BLOCKS_PER_GROUP, DESC_SIZE, Geometry, INODE_SIZE};
-use group::Descriptor;
-use inode::{EXTENTS_FL, INDEX_FL, Inode};
+use allocator::{Allocator, Full};
+use geometry::{BLOCK_SIZE, Geometry};
+use image::{write_contents, write_groups, write_superblocks};
 use output::Output;
-use plan::{Content, FAST_SYMLINK_MAX, Plan, Planned};
-use superblock::{FIRST_INODE, SUPERBLOCK_OFFSET, Superblock};
+use placement::{allocate_tables, place};
+use plan::Plan;
+use superblock::{FIRST_INODE, Superblock};
 
 /// Free space an image gets at least when its size is not given: 16 MiB.
 const MIN_HEADROOM_BLOCKS: u64 = 16 * 1024 * 1024 / BLOCK_SIZE;
@@ -216,29 +217,6 @@ pub enum Ext4Error {
     },
 }
 
-/// Where one inode's blocks went.
-#[derive(Debug, Default)]
-struct Placed {
-    /// Its data, directory or symlink blocks.
-    extents: Vec<Extent>,
-    /// Its extent tree.
-    tree: Option<extent::Tree>,
-    /// Its xattr block.
-    xattr_block: Option<u64>,
-    /// Blocks it holds in all.
-    blocks: u64,
-    /// A directory's layout.
-    directory: Option<directory::Layout>,
-}
-
-/// Where one group's bitmaps and inode table went.
-#[derive(Debug, Clone, Copy)]
-struct Tables {
-    block_bitmap: u64,
-    inode_bitmap: u64,
-    inode_table: u64,
-}
-
 /// Writes `tree` as a bare ext4 image (no partition table) to `out`,
 /// starting at position 0, and returns `out`. Deterministic: the same tree
 /// and options give the same bytes.
@@ -330,325 +308,4 @@ fn identity(plan: &Plan, options: &Options) -> ([u8; 16], [u8; 16]) {
     uuid[8] = (uuid[8] & 0x3F) | 0x80;
     let hash_seed = digest[16..].try_into().expect("16 bytes");
     (uuid, hash_seed)
-}
-
-/// Places every group's bitmaps, then every inode table, at the start.
-fn allocate_tables(allocator: &mut Allocator, geometry: &Geometry) -> Result<Vec<Tables>, Full> {
-    let groups = 0..geometry.groups;
-    let block_bitmaps = groups
-        .clone()
-        .map(|_| allocator.contiguous(1))
-        .collect::<Result<Vec<_>, _>>()?;
-    let inode_bitmaps = groups
-        .clone()
-        .map(|_| allocator.contiguous(1))
-        .collect::<Result<Vec<_>, _>>()?;
-    let inode_tables = groups
-        .map(|_| allocator.contiguous(geometry.inode_table_blocks()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((0..geometry.groups as usize)
-        .map(|g| Tables {
-            block_bitmap: block_bitmaps[g],
-            inode_bitmap: inode_bitmaps[g],
-            inode_table: inode_tables[g],
-        })
-        .collect())
-}
-
-/// Gives one inode its blocks: contents, then extent tree, then xattr block.
-fn place(
-    allocator: &mut Allocator,
-    planned: &Planned,
-    seed: u32,
-    hash_seed: &[u32; 4],
-) -> Result<Placed, Full> {
-    let mut extents = Vec::new();
-    let mut layout = None;
-    match &planned.content {
-        Content::Directory {
-            entries,
-            min_blocks,
-        } => {
-            let directory = directory::Layout::new(entries, *min_blocks, hash_seed);
-            extent::map(
-                &mut extents,
-                0,
-                &allocator.runs(directory.len(*min_blocks))?,
-            );
-            layout = Some(directory);
-        }
-        Content::File { runs, .. } => {
-            for run in runs {
-                extent::map(&mut extents, run.start, &allocator.runs(run.len)?);
-            }
-        }
-        Content::Symlink(target) if target.len() >= FAST_SYMLINK_MAX => {
-            extent::map(&mut extents, 0, &allocator.runs(1)?);
-        }
-        Content::Symlink(_) | Content::Device(_) | Content::Nothing => {}
-    }
-    let mut blocks: u64 = extents.iter().map(|extent| u64::from(extent.len)).sum();
-    let tree = if uses_extents(planned) {
-        let count = extent::tree_blocks(extents.len());
-        let tree_blocks: Vec<u64> = allocator
-            .runs(count)?
-            .iter()
-            .flat_map(|run| run.start..run.start + run.len)
-            .collect();
-        blocks += count;
-        Some(extent::build(
-            &extents,
-            &tree_blocks,
-            inode::checksum_seed(seed, planned.ino),
-        ))
-    } else {
-        None
-    };
-    let xattr_block = if planned.xattr_block() {
-        blocks += 1;
-        Some(allocator.contiguous(1)?)
-    } else {
-        None
-    };
-    Ok(Placed {
-        extents,
-        tree,
-        xattr_block,
-        blocks,
-        directory: layout,
-    })
-}
-
-/// Whether the inode's `i_block` is an extent tree: for everything with
-/// blocks of contents, and empty files.
-fn uses_extents(planned: &Planned) -> bool {
-    match &planned.content {
-        Content::Directory { .. } | Content::File { .. } => true,
-        Content::Symlink(target) => target.len() >= FAST_SYMLINK_MAX,
-        Content::Device(_) | Content::Nothing => false,
-    }
-}
-
-/// Writes one inode's blocks: contents, extent tree blocks, xattr block.
-fn write_contents(
-    tree: &Tree,
-    out: &mut Output<impl Write + Seek>,
-    planned: &Planned,
-    placed: &Placed,
-    seed: u32,
-) -> Result<(), Ext4Error> {
-    let io = |source| Ext4Error::Io {
-        path: planned.path.clone(),
-        source,
-    };
-    let inode_seed = inode::checksum_seed(seed, planned.ino);
-    match &planned.content {
-        Content::Directory {
-            entries,
-            min_blocks,
-        } => {
-            let layout = placed.directory.as_ref().expect("directories are laid out");
-            let blocks = layout.encode(entries, *min_blocks, inode_seed);
-            write_blocks(out, &placed.extents, &blocks.concat()).map_err(io)?;
-        }
-        Content::File { blob, .. } => {
-            write_file(out, &mut tree.contents(blob), blob.len(), &placed.extents).map_err(io)?;
-        }
-        Content::Symlink(target) if target.len() >= FAST_SYMLINK_MAX => {
-            write_blocks(out, &placed.extents, target).map_err(io)?;
-        }
-        Content::Symlink(_) | Content::Device(_) | Content::Nothing => {}
-    }
-    for (block, bytes) in placed.tree.iter().flat_map(|tree| &tree.blocks) {
-        out.write_at(*block, bytes).map_err(io)?;
-    }
-    if let Some(block) = placed.xattr_block {
-        out.write_at(block, &xattr::block(&planned.attrs, block, seed))
-            .map_err(io)?;
-    }
-    Ok(())
-}
-
-/// Writes `bytes`, logical block 0 on, where `extents` put them.
-fn write_blocks(
-    out: &mut Output<impl Write + Seek>,
-    extents: &[Extent],
-    bytes: &[u8],
-) -> io::Result<()> {
-    for extent in extents {
-        let from = u64::from(extent.logical) * BLOCK_SIZE;
-        let to = (from + u64::from(extent.len) * BLOCK_SIZE).min(bytes.len() as u64);
-        out.write_at(extent.start, &bytes[from as usize..to as usize])?;
-    }
-    Ok(())
-}
-
-/// Copies a file's data blocks where `extents` put them, reading past
-/// the holes between them.
-fn write_file(
-    out: &mut Output<impl Write + Seek>,
-    contents: &mut impl Read,
-    len: u64,
-    extents: &[Extent],
-) -> io::Result<()> {
-    let mut position = 0;
-    for extent in extents {
-        let from = u64::from(extent.logical) * BLOCK_SIZE;
-        let to = (from + u64::from(extent.len) * BLOCK_SIZE).min(len);
-        io::copy(
-            &mut contents.by_ref().take(from - position),
-            &mut io::sink(),
-        )?;
-        out.seek_to(extent.start * BLOCK_SIZE)?;
-        let copied = io::copy(&mut contents.by_ref().take(to - from), out)?;
-        if copied != to - from {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the file ended early while being copied into the image",
-            ));
-        }
-        position = to;
-    }
-    Ok(())
-}
-
-/// Writes every group's inode table and bitmaps; returns the descriptors.
-fn write_groups(
-    out: &mut Output<impl Write + Seek>,
-    geometry: &Geometry,
-    allocator: &Allocator,
-    tables: &[Tables],
-    plan: &Plan,
-    placed: &[Placed],
-    seed: u32,
-) -> io::Result<Vec<Descriptor>> {
-    let per_group = geometry.inodes_per_group;
-    let last_ino = u64::from(plan.inodes.last().map_or(0, |planned| planned.ino))
-        .max(u64::from(FIRST_INODE) - 1);
-    let mut descriptors = Vec::with_capacity(tables.len());
-    let mut inodes = plan.inodes.iter().zip(placed).peekable();
-    for (group, tables) in tables.iter().enumerate() {
-        let group = group as u64;
-        let first = group * per_group;
-        let used = last_ino.saturating_sub(first).min(per_group);
-
-        let mut table = vec![0u8; (used * INODE_SIZE) as usize];
-        let mut directories = 0;
-        while let Some((planned, placed)) =
-            inodes.next_if(|(planned, _)| u64::from(planned.ino) <= first + per_group)
-        {
-            let at = ((u64::from(planned.ino) - 1 - first) * INODE_SIZE) as usize;
-            table[at..at + INODE_SIZE as usize]
-                .copy_from_slice(&inode_of(planned, placed).encode(planned.ino, seed));
-            directories += u32::from(matches!(planned.content, Content::Directory { .. }));
-        }
-        out.write_at(tables.inode_table, &table)?;
-
-        let mut inode_bitmap = vec![0u8; BLOCK_SIZE as usize];
-        set_bits(&mut inode_bitmap, 0, used, true);
-        set_bits(&mut inode_bitmap, per_group, BLOCKS_PER_GROUP, true);
-        out.write_at(tables.inode_bitmap, &inode_bitmap)?;
-
-        let mut block_bitmap = vec![0u8; BLOCK_SIZE as usize];
-        allocator.mark_used(group, &mut block_bitmap);
-        out.write_at(tables.block_bitmap, &block_bitmap)?;
-        let set: u64 = block_bitmap
-            .iter()
-            .map(|byte| u64::from(byte.count_ones()))
-            .sum();
-
-        descriptors.push(Descriptor {
-            block_bitmap: tables.block_bitmap,
-            inode_bitmap: tables.inode_bitmap,
-            inode_table: tables.inode_table,
-            // The bitmap's padding bits past a short group are set too.
-            free_blocks: (BLOCKS_PER_GROUP - set) as u32,
-            free_inodes: (per_group - used) as u32,
-            directories,
-            unused_inodes: (per_group - used) as u32,
-            block_bitmap_checksum: group::block_bitmap_checksum(seed, &block_bitmap),
-            inode_bitmap_checksum: group::inode_bitmap_checksum(seed, &inode_bitmap, per_group),
-        });
-    }
-    Ok(descriptors)
-}
-
-/// The inode record of a placed inode.
-fn inode_of(planned: &Planned, placed: &Placed) -> Inode {
-    let root = placed.tree.as_ref().map_or([0; 60], |tree| tree.root);
-    let (size, flags, block) = match &planned.content {
-        Content::Directory { .. } => {
-            let blocks: u64 = placed
-                .extents
-                .iter()
-                .map(|extent| u64::from(extent.len))
-                .sum();
-            let indexed = placed
-                .directory
-                .as_ref()
-                .is_some_and(directory::Layout::indexed);
-            let flags = if indexed {
-                EXTENTS_FL | INDEX_FL
-            } else {
-                EXTENTS_FL
-            };
-            (blocks * BLOCK_SIZE, flags, root)
-        }
-        Content::File { blob, .. } => (blob.len(), EXTENTS_FL, root),
-        Content::Symlink(target) if target.len() >= FAST_SYMLINK_MAX => {
-            (target.len() as u64, EXTENTS_FL, root)
-        }
-        Content::Symlink(target) => {
-            let mut block = [0; 60];
-            block[..target.len()].copy_from_slice(target);
-            (target.len() as u64, 0, block)
-        }
-        Content::Device(device) => (0, 0, inode::device_block(device.major, device.minor)),
-        Content::Nothing => (0, 0, [0; 60]),
-    };
-    Inode {
-        mode: planned.mode,
-        uid: planned.uid,
-        gid: planned.gid,
-        size,
-        links: planned.links,
-        time: planned.time,
-        blocks: placed.blocks,
-        flags,
-        block,
-        xattr_block: placed.xattr_block.unwrap_or(0),
-        xattrs: (!planned.attrs.is_empty() && placed.xattr_block.is_none())
-            .then(|| xattr::inline(&planned.attrs)),
-    }
-}
-
-/// Writes the superblock and descriptor table to group 0 and every group
-/// that keeps a copy.
-fn write_superblocks(
-    out: &mut Output<impl Write + Seek>,
-    geometry: &Geometry,
-    superblock: &Superblock,
-    descriptors: &[Descriptor],
-    seed: u32,
-) -> io::Result<()> {
-    let mut table = vec![0u8; (geometry.descriptor_blocks() * BLOCK_SIZE) as usize];
-    for (group, descriptor) in descriptors.iter().enumerate() {
-        let at = group * DESC_SIZE as usize;
-        table[at..at + DESC_SIZE as usize].copy_from_slice(&descriptor.encode(group as u32, seed));
-    }
-    for group in (0..geometry.groups).filter(|&group| geometry.backup_len(group) > 0) {
-        let start = geometry.group_start(group);
-        let mut block = vec![0u8; BLOCK_SIZE as usize];
-        // Group 0's superblock follows 1024 bytes left for a boot sector;
-        // copies start their block.
-        let at = if group == 0 {
-            SUPERBLOCK_OFFSET as usize
-        } else {
-            0
-        };
-        block[at..at + superblock::SUPERBLOCK_SIZE].copy_from_slice(&superblock.encode(group));
-        out.write_at(start, &block)?;
-        out.write_at(start + 1, &table)?;
-    }
-    Ok(())
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 
+use super::geometry::{BLOCKS_PER_GROUP, INODE_SIZE};
 use super::le::{get16, get32};
 use super::*;
 use crate::tree::{Device, Kind, Metadata};
