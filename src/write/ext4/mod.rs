@@ -57,6 +57,9 @@ use superblock::{FIRST_INODE, Superblock};
 
 /// Free space an image gets at least when its size is not given: 16 MiB.
 const MIN_HEADROOM_BLOCKS: u64 = 16 * 1024 * 1024 / BLOCK_SIZE;
+/// Free inodes an image gets at least when its size is not given: one
+/// per 16 KiB of the minimum free space, as mke2fs's default ratio.
+const MIN_SPARE_INODES: u64 = MIN_HEADROOM_BLOCKS * BLOCK_SIZE / 16384;
 /// Longest volume label.
 const MAX_LABEL: usize = 16;
 /// What [`Ext4Error::Io`] names when writing the filesystem's own
@@ -71,8 +74,9 @@ pub struct Options {
     pub source_date_epoch: u64,
     /// The image's size in bytes (a whole number of 4 KiB blocks is used;
     /// the image is padded to exactly this size). `None`: contents plus
-    /// metadata plus free space of 10% of that, at least 16 MiB, so that a
-    /// mounted image has room to write.
+    /// metadata plus free space of 10% of that, at least 16 MiB, and 10%
+    /// more inodes than used, at least 1024, so that a mounted image has
+    /// room to write.
     pub size: Option<u64>,
     /// The volume label, at most 16 bytes.
     pub label: String,
@@ -240,9 +244,12 @@ pub fn write<W: Write + Seek>(tree: &Tree, out: W, options: &Options) -> Result<
             }
             geometry
         }
-        None => Geometry::fitting(plan.data_blocks, inodes + inodes / 10, |used| {
-            (used / 10).max(MIN_HEADROOM_BLOCKS)
-        })?,
+        None => {
+            let spare_inodes = (inodes / 10).max(MIN_SPARE_INODES);
+            Geometry::fitting(plan.data_blocks, inodes + spare_inodes, |used| {
+                (used / 10).max(MIN_HEADROOM_BLOCKS)
+            })?
+        }
     };
     let (uuid, hash_seed) = identity(&plan, options);
     let seed = superblock::checksum_seed(&uuid);

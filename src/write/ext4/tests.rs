@@ -424,6 +424,8 @@ fn ten_thousand_entries_span_blocks() {
     }
     let bytes = image(&tree, &options());
     let image = Image::open(&bytes);
+    let free_inodes = get32(&bytes[1024..], 0x10);
+    assert!(free_inodes >= 1024, "{free_inodes} free inodes");
     let wide = image.lookup("wide");
     assert_ne!(
         get32(image.inode(wide), 0x20) & inode::INDEX_FL,
