@@ -577,6 +577,18 @@ fn refuses_what_ext4_cannot_hold() {
         refusal(&tree, &unclamped),
         Ext4Error::TimeTooLate { .. }
     ));
+    let mut tree = Tree::new(EPOCH);
+    let fifo = tree
+        .insert("links/0", Kind::Fifo, Metadata::new(0o644, 0))
+        .unwrap();
+    for n in 1..=65_000 {
+        tree.hard_link(format!("links/{n}"), fifo).unwrap();
+    }
+    let error = refusal(&tree, &options());
+    assert!(
+        matches!(error, Ext4Error::TooManyLinks { links: 65_001, .. }),
+        "{error}"
+    );
     let long_label = Options {
         label: "x".repeat(17),
         ..options()
