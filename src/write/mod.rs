@@ -10,6 +10,7 @@ use thiserror::Error;
 
 pub mod cpio;
 pub mod erofs;
+pub mod ext4;
 pub mod fat;
 pub mod grub;
 pub mod gzip;
