@@ -27,13 +27,47 @@ kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-imag
 debian_download "$debs" "$kernel_package" busybox-static runc libseccomp2 libc6
 
 # The kernel image: LinuxKit's layout, /kernel plus a kernel.tar that the
-# build unpacks into the root (here just the kernel's module lists).
+# build unpacks into the root: the kernel's module lists, and the modules a
+# root on a virtio disk needs (the block driver and the squashfs, EROFS and
+# ext4 filesystems), with their dependencies and a modules.dep naming them.
 debian_unpack "$debs" "$work/linux" "$kernel_package"
 mkdir -p "$work/kernel" "$work/kernel-tar"
 cp "$work"/linux/boot/vmlinuz-* "$work/kernel/kernel"
 modules=$(basename "$work"/linux/lib/modules/*)
 mkdir -p "$work/kernel-tar/lib/modules/$modules"
 cp "$work/linux/lib/modules/$modules"/modules.{order,builtin} "$work/kernel-tar/lib/modules/$modules/"
+# Debian ships no modules.dep (depmod writes it on install): each module's
+# dependencies are read from its .modinfo `depends=` field instead.
+module_path() { # NAME: the module's path under lib/modules/VERSION
+  (cd "$work/linux/lib/modules/$modules" && find kernel -name "$1.ko" -o -name "${1//_/-}.ko" | head -n1)
+}
+module_depends() { # PATH: the names it depends on
+  tr '\0' '\n' <"$work/linux/lib/modules/$modules/$1" | sed -n 's/^depends=//p' | tr ',' ' '
+}
+declare -A all_deps=()
+add_module() { # NAME: adds it and its dependencies, recording all of them as depmod does
+  local path name dep
+  local -a deps=()
+  path=$(module_path "$1")
+  [ -n "$path" ] || { echo "make-example-images: module $1 is not in $kernel_package" >&2; exit 1; }
+  [ -z "${all_deps[$path]+set}" ] || return 0
+  for name in $(module_depends "$path"); do
+    add_module "$name"
+    for dep in "$(module_path "$name")" ${all_deps[$(module_path "$name")]}; do
+      [[ " ${deps[*]} " == *" $dep "* ]] || deps+=("$dep")
+    done
+  done
+  all_deps[$path]="${deps[*]}"
+  mkdir -p "$work/kernel-tar/lib/modules/$modules/$(dirname "$path")"
+  cp "$work/linux/lib/modules/$modules/$path" "$work/kernel-tar/lib/modules/$modules/$path"
+}
+# crc32c_generic is the crc32c that libcrc32c (EROFS) and ext4's checksums ask for.
+for name in virtio_pci virtio_blk crc32c_generic squashfs erofs ext4; do
+  add_module "$name"
+done
+for path in "${!all_deps[@]}"; do
+  echo "$path: ${all_deps[$path]}"
+done | sort >"$work/kernel-tar/lib/modules/$modules/modules.dep"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w,a+rX \
   -C "$work/kernel-tar" -cf "$work/kernel/kernel.tar" lib
 
@@ -48,18 +82,26 @@ cp -L "$work/packages/lib/x86_64-linux-gnu/libc.so.6" "$init/lib/x86_64-linux-gn
 cp -L "$work/packages/lib64/ld-linux-x86-64.so.2" "$init/lib64/"
 cat >"$init/init" <<'INIT'
 #!/bin/busybox sh
-# ossify's example init: prove the build, then power off.
-/bin/busybox --install -s /bin
-export PATH=/bin:/usr/sbin
+# ossify's example init: prove the build, then power off. The root may be
+# read-only (squashfs, EROFS), so busybox's applets go on a tmpfs.
+/bin/busybox mount -t tmpfs tmpfs /run
+/bin/busybox mkdir /run/bin
+/bin/busybox --install -s /run/bin
+export PATH=/run/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-mount -t tmpfs tmpfs /run
 exec >/dev/console 2>&1
 fail() { echo "ossify example init: $*"; poweroff -f; }
+# A root mounted read-write (ext4) must keep what is written to it.
+if grep -q '^[^ ]* / [^ ]* rw' /proc/mounts; then
+  echo written >/root-write-check && [ "$(cat /root-write-check)" = written ] ||
+    fail "the read-write root did not keep a file written to it"
+  echo "read-write root: wrote and read back /root-write-check"
+fi
 bundle=/containers/onboot/000-hello
 [ -f "$bundle/config.json" ] || fail "missing $bundle/config.json"
 [ -f /etc/issue ] || fail "missing /etc/issue (a files: entry)"

@@ -16,6 +16,8 @@ packages=(
   xorriso                        # tests/iso9660.rs and tests/media.rs read ISOs back
   dosfstools mtools              # fsck.vfat and mtools check and read FAT images
   gdisk fdisk                    # sgdisk -v and sfdisk check partition tables
+  squashfs-tools erofs-utils e2fsprogs
+                                 # unsquashfs, fsck.erofs/dump.erofs, e2fsck/debugfs check root images
   binutils                       # objdump -h lists a UKI's sections
   isolinux syslinux-common grub-pc-bin systemd-boot-efi
                                  # the host's bootloader files: writer tests, and builds without a boot image

@@ -33,6 +33,8 @@ pub struct Request<'a> {
     pub boot_image: Option<String>,
     /// The size of disk images in bytes; `None` for content plus headroom.
     pub disk_size: Option<u64>,
+    /// How root filesystem images are written.
+    pub root: output::RootOptions,
     pub resolve: image::Options,
     pub progress: Arc<dyn Progress>,
     /// Reports each stage as it starts.
@@ -156,6 +158,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             bootloader: bootloader.as_ref(),
             architecture: &resolver.platform().architecture,
             disk_size: request.disk_size,
+            root: request.root,
         },
     )?;
 

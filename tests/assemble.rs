@@ -378,6 +378,7 @@ fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
             bootloader: None,
             architecture: "amd64",
             disk_size: None,
+            root: Default::default(),
         },
     )
     .unwrap();

@@ -30,6 +30,10 @@ fn built() -> &'static Path {
         let mut args = vec!["--boot-image", boot::BOOT_IMAGE];
         for format in [
             "kernel+initrd",
+            "tar",
+            "kernel+squashfs",
+            "kernel+erofs",
+            "ext4",
             "iso-bios",
             "iso-efi",
             "iso",
@@ -53,13 +57,72 @@ fn drive(name: &str, format: &str) -> String {
     format!("file={},format={format},snapshot=on", file(name))
 }
 
-/// Boots with `args` and asserts the marker.
-fn boots(what: &str, args: &[&str]) {
+/// Boots with `args`, asserts the marker and returns the serial log.
+fn boots(what: &str, args: &[&str]) -> String {
     let log = boot::qemu(args, LIMIT);
     boot::assert_booted(what, &log);
     assert!(
         log.contains("onboot container said: hello from an ossify image"),
         "{what}: the onboot container did not run"
+    );
+    log
+}
+
+/// Boots the example's kernel with `image` as the root on a virtio disk,
+/// mounted as `fstype` by a small initrd of the test's own; returns the
+/// serial log.
+fn boots_from_disk(image: &str, fstype: &str, writable: bool) -> String {
+    let initrd = built().join(format!("root-disk-{fstype}.cpio"));
+    let contents = boot::root_disk_initrd(&built().join("hello.tar"), fstype, writable);
+    std::fs::write(&initrd, contents).unwrap();
+    let cmdline = std::fs::read_to_string(built().join("hello-cmdline")).unwrap();
+    // Writes to a read-write root go to a throw-away overlay.
+    let access = if writable {
+        "snapshot=on"
+    } else {
+        "readonly=on"
+    };
+    let drive = format!("file={},format=raw,if=virtio,{access}", file(image));
+    let what = format!("{image} as the root ({fstype})");
+    let log = boots(
+        &what,
+        &[
+            "-kernel",
+            &file("hello-kernel"),
+            "-initrd",
+            initrd.to_str().unwrap(),
+            "-append",
+            &cmdline,
+            "-drive",
+            &drive,
+        ],
+    );
+    assert!(
+        log.contains(&format!("mounted /dev/vda as {fstype}")),
+        "{what}: the root-disk initrd did not mount the image"
+    );
+    log
+}
+
+#[test]
+#[ignore = "heavy: needs QEMU and Debian packages (scripts/test.sh)"]
+fn kernel_and_squashfs_boot_with_the_root_on_a_virtio_disk() {
+    boots_from_disk("hello-squashfs.img", "squashfs", false);
+}
+
+#[test]
+#[ignore = "heavy: needs QEMU and Debian packages (scripts/test.sh)"]
+fn kernel_and_erofs_boot_with_the_root_on_a_virtio_disk() {
+    boots_from_disk("hello-erofs.img", "erofs", false);
+}
+
+#[test]
+#[ignore = "heavy: needs QEMU and Debian packages (scripts/test.sh)"]
+fn ext4_boots_as_a_read_write_root_that_keeps_what_is_written() {
+    let log = boots_from_disk("hello.ext4", "ext4", true);
+    assert!(
+        log.contains("read-write root: wrote and read back /root-write-check"),
+        "the ext4 root was not writable"
     );
 }
 

@@ -332,7 +332,7 @@ fn builds_are_reproducible_across_environments() {
         let (cache, config) = setup(dir);
         let out = dir.join("out");
         let script = format!(
-            "umask {umask}; exec \"$0\" build --offline --cache-dir {} --dir {} -f tar -f kernel+initrd -f tar-kernel-initrd --json {}",
+            "umask {umask}; exec \"$0\" build --offline --cache-dir {} --dir {} -f tar -f kernel+initrd -f tar-kernel-initrd -f kernel+squashfs -f kernel+erofs -f ext4 --json {}",
             cache.display(),
             out.display(),
             config.display()
@@ -378,6 +378,62 @@ fn builds_are_reproducible_across_environments() {
             assert_ne!(x, y, "{file} must depend on SOURCE_DATE_EPOCH");
         }
     }
+}
+
+/// The root filesystem images hold the root without `boot/`, beside the
+/// kernel and command line, and each format's own tool accepts them.
+#[test]
+#[ignore = "heavy: needs squashfs-tools, erofs-utils and e2fsprogs (scripts/test.sh)"]
+fn root_images_hold_the_root_without_boot_and_pass_their_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config) = setup(dir.path());
+    let out = dir.path().join("out");
+    let args = [
+        "-f",
+        "kernel+squashfs",
+        "-f",
+        "kernel+erofs",
+        "-f",
+        "ext4",
+        "--squashfs-compression",
+        "zstd",
+    ];
+    let result = support::build_offline(dir.path(), &cache, &out, &args, &[&config]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_eq!(std::fs::read(out.join("e2e-kernel")).unwrap(), b"KERNEL");
+    assert_eq!(
+        std::fs::read(out.join("e2e-cmdline")).unwrap(),
+        b"console=ttyS0"
+    );
+    let squashfs = out.join("e2e-squashfs.img");
+    let listing = support::tool("unsquashfs", &["-lln", squashfs.to_str().unwrap()]);
+    for path in [
+        "squashfs-root/init -> /bin/busybox",
+        "squashfs-root/bin/sh",
+        "squashfs-root/etc/issue",
+        "squashfs-root/lib/modules/6.1.0/modules.order",
+        "squashfs-root/containers/onboot/000-hello/config.json",
+    ] {
+        assert!(listing.contains(path), "{path} not in\n{listing}");
+    }
+    assert!(!listing.contains("squashfs-root/boot"), "{listing}");
+    let stat = support::tool("unsquashfs", &["-s", squashfs.to_str().unwrap()]);
+    assert!(stat.contains("Compression zstd"), "{stat}");
+    let erofs = out.join("e2e-erofs.img");
+    support::tool("fsck.erofs", &[erofs.to_str().unwrap()]);
+    let init = support::tool("dump.erofs", &["--path=/init", erofs.to_str().unwrap()]);
+    assert!(init.contains("symlink file"), "{init}");
+    let ext4 = out.join("e2e.ext4");
+    support::tool("e2fsck", &["-fn", ext4.to_str().unwrap()]);
+    let root = support::tool("debugfs", &["-R", "ls -p /", ext4.to_str().unwrap()]);
+    for name in ["/init/", "/etc/", "/containers/", "/lost+found/"] {
+        assert!(root.contains(name), "{name} not in\n{root}");
+    }
+    assert!(!root.contains("/boot/"), "{root}");
 }
 
 #[test]

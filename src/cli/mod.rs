@@ -96,8 +96,9 @@ pub struct VerifyArgs {
 pub struct BuildArgs {
     /// Output format; repeat or comma-separate for several. Default:
     /// kernel+initrd, or tar when -o is given. Written: kernel+initrd, tar,
-    /// tar-kernel-initrd, uki, iso-bios, iso-efi, iso-efi-initrd, iso,
-    /// raw-bios, raw-efi, qcow2-bios, qcow2-efi, vhd, dynamic-vhd, vmdk.
+    /// tar-kernel-initrd, kernel+squashfs, kernel+erofs, uki, iso-bios,
+    /// iso-efi, iso-efi-initrd, iso, raw-bios, raw-efi, qcow2-bios,
+    /// qcow2-efi, vhd, dynamic-vhd, vmdk, squashfs, erofs, ext4.
     #[arg(short = 'f', long = "format", value_name = "FORMAT")]
     pub formats: Vec<String>,
 
@@ -136,9 +137,19 @@ pub struct BuildArgs {
     #[arg(long, value_name = "REF")]
     pub boot_image: Option<String>,
 
-    /// Size of disk images, e.g. 512M or 1G. Default: content plus headroom.
+    /// Size of disk images and of the ext4 image, e.g. 512M or 1G.
+    /// Default: content plus headroom.
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
+
+    /// Compressor of squashfs images (kernel+squashfs, squashfs): gzip
+    /// (LinuxKit's), xz, zstd or lz4.
+    #[arg(long, value_name = "NAME", default_value = "gzip")]
+    pub squashfs_compression: crate::write::squashfs::Compression,
+
+    /// Data block size of squashfs images: a power of two from 4K to 1M.
+    #[arg(long, value_name = "SIZE", default_value = "128K")]
+    pub squashfs_block_size: crate::write::squashfs::BlockSize,
 
     /// Accepted for LinuxKit compatibility; ossify writes no SBOM yet.
     #[arg(long)]

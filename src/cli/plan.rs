@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::STDIN;
-use crate::output::{Destination, Format, Name, Stream, Target, Unstreamable};
+use crate::output::{Destination, Format, Name, RootOptions, Stream, Target, Unstreamable};
 
 use super::BuildArgs;
 
@@ -15,6 +15,8 @@ pub struct BuildPlan {
     pub destination: Destination,
     /// `--size` in bytes.
     pub disk_size: Option<u64>,
+    /// How root filesystem images are written.
+    pub root: RootOptions,
 }
 
 /// A command line that contradicts itself; reported with exit code 2.
@@ -106,6 +108,11 @@ impl BuildArgs {
             formats,
             destination,
             disk_size,
+            root: RootOptions {
+                squashfs_compression: self.squashfs_compression,
+                squashfs_block_size: self.squashfs_block_size,
+                size: disk_size,
+            },
         })
     }
 }

@@ -45,3 +45,23 @@ fn read(tree: &Tree, path: &str) -> io::Result<Vec<u8>> {
     }
     Ok(contents)
 }
+
+/// Runs `write` on `tree` without its (emptied) `boot/` directory, as
+/// LinuxKit leaves it out of root filesystem images, then puts it back so
+/// the initrd is unchanged.
+pub fn without_boot_dir<T>(tree: &mut Tree, write: impl FnOnce(&Tree) -> T) -> T {
+    let boot_dir = tree
+        .lookup("boot")
+        .map(|id| tree.node(id))
+        .filter(|node| matches!(&node.kind, Kind::Directory(dir) if dir.is_empty()))
+        .map(|node| node.metadata.clone());
+    if boot_dir.is_some() {
+        tree.remove("boot");
+    }
+    let written = write(tree);
+    if let Some(metadata) = boot_dir {
+        tree.insert("boot", Kind::directory(), metadata)
+            .expect("a top-level directory just removed inserts again");
+    }
+    written
+}

@@ -59,10 +59,24 @@ pub(super) enum Recipe {
     KernelInitrd,
     /// The kernel, initrd, command line and microcode, in one tar.
     TarKernelInitrd,
+    /// The root without `boot/` as one filesystem image; with `kernel`, the
+    /// kernel and command line beside it, as files of their own.
+    Root {
+        filesystem: Filesystem,
+        kernel: bool,
+    },
     /// A medium that boots the kernel and initrd.
     Bootable(Medium),
     /// A LinuxKit format this version does not write.
     NotYet,
+}
+
+/// A filesystem the root is written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Filesystem {
+    Squashfs,
+    Erofs,
+    Ext4,
 }
 
 /// A bootable medium.
@@ -113,9 +127,10 @@ impl Format {
 
     /// The one place a format is described.
     pub(super) fn descriptor(self) -> Descriptor {
-        use Recipe::{Bootable, NotYet};
+        use Recipe::{Bootable, NotYet, Root};
         let iso = |bios, efi| Bootable(Medium::Iso(iso::Firmware { bios, efi }));
         let disk = |firmware, container| Bootable(Medium::Disk(firmware, container));
+        let root = |filesystem, kernel| Root { filesystem, kernel };
         let (name, suffixes, recipe): (_, &[&str], _) = match self {
             Format::KernelInitrd => (
                 "kernel+initrd",
@@ -132,12 +147,12 @@ impl Format {
             Format::KernelSquashfs => (
                 "kernel+squashfs",
                 &["-kernel", "-squashfs.img", "-cmdline"],
-                NotYet,
+                root(Filesystem::Squashfs, true),
             ),
             Format::KernelErofs => (
                 "kernel+erofs",
                 &["-kernel", "-erofs.img", "-cmdline"],
-                NotYet,
+                root(Filesystem::Erofs, true),
             ),
             Format::KernelIso => ("kernel+iso", &["-kernel", ".iso", "-cmdline"], NotYet),
             Format::IsoBios => ("iso-bios", &[".iso"], iso(true, false)),
@@ -175,9 +190,13 @@ impl Format {
             Format::Gcp => ("gcp", &[".img.tar.gz"], NotYet),
             Format::Rpi3 => ("rpi3", &[".tar"], NotYet),
             Format::Uki => ("uki", &[".efi"], Bootable(Medium::Uki)),
-            Format::Squashfs => ("squashfs", &[".squashfs"], NotYet),
-            Format::Erofs => ("erofs", &[".erofs"], NotYet),
-            Format::Ext4 => ("ext4", &[".ext4"], NotYet),
+            Format::Squashfs => (
+                "squashfs",
+                &[".squashfs"],
+                root(Filesystem::Squashfs, false),
+            ),
+            Format::Erofs => ("erofs", &[".erofs"], root(Filesystem::Erofs, false)),
+            Format::Ext4 => ("ext4", &[".ext4"], root(Filesystem::Ext4, false)),
         };
         Descriptor {
             name,
@@ -244,7 +263,11 @@ impl Format {
                 (false, true) => &[Loader::EfiStub],
                 (false, false) => &[],
             },
-            Recipe::Tar | Recipe::KernelInitrd | Recipe::TarKernelInitrd | Recipe::NotYet => &[],
+            Recipe::Tar
+            | Recipe::KernelInitrd
+            | Recipe::TarKernelInitrd
+            | Recipe::Root { .. }
+            | Recipe::NotYet => &[],
         }
     }
 }

@@ -11,6 +11,7 @@ mod efi;
 mod format;
 mod iso;
 pub mod manifest;
+mod root;
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
@@ -31,8 +32,9 @@ use atomic::{AtomicFile, CommitError, Finished, Pending};
 use bootable::Bootable;
 pub use destination::{Destination, Name, Stream, Target, TargetWriter, Unstreamable};
 pub(crate) use format::longest_suffix;
+use format::{Filesystem, Loader, Medium, Recipe};
 pub use format::{Format, UnknownFormat};
-use format::{Loader, Medium, Recipe};
+pub use root::RootOptions;
 
 fn supported_names() -> String {
     Format::supported()
@@ -81,6 +83,12 @@ pub enum FormatError {
     #[error(transparent)]
     Uki(#[from] UkiError),
     #[error(transparent)]
+    Squashfs(#[from] crate::write::squashfs::SquashfsError),
+    #[error(transparent)]
+    Erofs(#[from] crate::write::erofs::ErofsError),
+    #[error(transparent)]
+    Ext4(#[from] crate::write::ext4::Ext4Error),
+    #[error(transparent)]
     Iso(#[from] IsoError),
     #[error(transparent)]
     Grub(#[from] GrubError),
@@ -110,7 +118,7 @@ pub fn check_supported(formats: &[Format]) -> Result<(), OutputError> {
     }
 }
 
-/// What bootable formats need besides the tree.
+/// What formats need besides the tree and the date.
 #[derive(Clone, Copy)]
 pub struct BootOptions<'a> {
     /// Where bootloader files come from; `None` when no format needs them.
@@ -119,6 +127,8 @@ pub struct BootOptions<'a> {
     pub architecture: &'a str,
     /// The size of disk images in bytes; `None` for content plus headroom.
     pub disk_size: Option<u64>,
+    /// How root filesystem images are written.
+    pub root: RootOptions,
 }
 
 /// The outputs of a build, complete in temporary files beside their final
@@ -260,7 +270,14 @@ fn write_files(
             )
         })
         .collect();
-    if initrd_formats.is_empty() {
+    let root_formats: Vec<(Format, Filesystem, bool)> = formats
+        .iter()
+        .filter_map(|&format| match format.recipe() {
+            Recipe::Root { filesystem, kernel } => Some((format, filesystem, kernel)),
+            _ => None,
+        })
+        .collect();
+    if initrd_formats.is_empty() && root_formats.is_empty() {
         return Ok(written);
     }
     let scratch = files.dir;
@@ -269,6 +286,31 @@ fn write_files(
         source,
     };
     let boot = boot::split(&mut tree).map_err(io_error)?;
+    boot::without_boot_dir(&mut tree, |root| {
+        for (format, filesystem, with_kernel) in root_formats {
+            let names = format.file_names(name);
+            let image = if with_kernel { &names[1] } else { &names[0] };
+            let file = stage_file(&(files.path)(image), |out| {
+                root::write(
+                    root,
+                    filesystem,
+                    name,
+                    &boot_options.root,
+                    source_date_epoch,
+                    scratch,
+                    out,
+                )
+            })?;
+            written.push((format, file));
+            if with_kernel {
+                written.extend(kernel_and_cmdline(format, &boot, &names, files)?);
+            }
+        }
+        Ok::<_, OutputError>(())
+    })?;
+    if initrd_formats.is_empty() {
+        return Ok(written);
+    }
     if let Some(format) = formats.iter().find(|f| f.needs_bootloader())
         && boot.kernel.is_empty()
     {
@@ -311,21 +353,9 @@ fn write_files(
                 written.push((format, file));
             }
             Recipe::KernelInitrd => {
-                // LinuxKit writes only the parts that are not empty.
-                if !boot.kernel.is_empty() {
-                    let file = stage_file(&(files.path)(&names[0]), |out| {
-                        copy(&mut &boot.kernel[..], out)
-                    })?;
-                    written.push((format, file));
-                }
                 let file = stage_file(&(files.path)(&names[1]), |out| copy(&mut initrd, out))?;
                 written.push((format, file));
-                if !boot.cmdline.is_empty() {
-                    let file = stage_file(&(files.path)(&names[2]), |out| {
-                        copy(&mut &boot.cmdline[..], out)
-                    })?;
-                    written.push((format, file));
-                }
+                written.extend(kernel_and_cmdline(format, &boot, &names, files)?);
             }
             Recipe::TarKernelInitrd => {
                 let mut bundle = Tree::new(source_date_epoch);
@@ -346,7 +376,27 @@ fn write_files(
                 written.push((format, file));
             }
             // Written above, or refused by `check_supported`.
-            Recipe::Tar | Recipe::NotYet => {}
+            Recipe::Tar | Recipe::Root { .. } | Recipe::NotYet => {}
+        }
+    }
+    Ok(written)
+}
+
+/// The kernel and command line of a `kernel+…` format, whose file names
+/// are `names[0]` and `names[2]`; LinuxKit writes only those not empty.
+fn kernel_and_cmdline(
+    format: Format,
+    boot: &boot::BootFiles,
+    names: &[String],
+    files: &Files<'_>,
+) -> Result<Vec<(Format, Pending)>, OutputError> {
+    let mut written = Vec::new();
+    for (contents, file_name) in [(&boot.kernel, &names[0]), (&boot.cmdline, &names[2])] {
+        if !contents.is_empty() {
+            let file = stage_file(&(files.path)(file_name), |out| {
+                copy(&mut &contents[..], out)
+            })?;
+            written.push((format, file));
         }
     }
     Ok(written)

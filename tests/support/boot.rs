@@ -137,3 +137,100 @@ fn tail(log: &str, lines: usize) -> String {
     let all: Vec<&str> = log.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// The kernel modules a root on a virtio disk needs: the example kernel
+/// image's kernel.tar carries them and a modules.dep naming their
+/// dependencies.
+const ROOT_DISK_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "crc32c_generic",
+    "squashfs",
+    "erofs",
+    "ext4",
+];
+
+/// A small initrd, as a distribution's would be, for a root filesystem on
+/// the first virtio disk: it loads [`ROOT_DISK_MODULES`] (busybox and the
+/// modules taken from `root_tar`, the build's `tar` output), mounts
+/// `/dev/vda` as `fstype`, read-write when `writable`, and hands over to
+/// that root's `/init` with `switch_root`.
+pub fn root_disk_initrd(root_tar: &Path, fstype: &str, writable: bool) -> Vec<u8> {
+    use ossify::tree::{Kind, Metadata, Tree};
+    use std::collections::BTreeMap;
+    use std::io::Read;
+
+    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(root_tar).expect("the tar output"));
+    for entry in archive.entries().expect("a tar") {
+        let mut entry = entry.expect("a tar entry");
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        if path == "bin/busybox" || path.starts_with("lib/modules/") {
+            let mut contents = Vec::new();
+            entry.read_to_end(&mut contents).unwrap();
+            files.insert(path, contents);
+        }
+    }
+    let (dep_path, modules_dep) = files
+        .iter()
+        .find(|(path, _)| path.ends_with("/modules.dep"))
+        .expect("the kernel image's kernel.tar has a modules.dep (scripts/make-example-images.sh)");
+    let modules_dir = dep_path.trim_end_matches("modules.dep").to_owned();
+    let dependencies: BTreeMap<String, Vec<String>> = String::from_utf8_lossy(modules_dep)
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(module, deps)| {
+            let deps = deps.split_whitespace().map(str::to_owned).collect();
+            (module.to_owned(), deps)
+        })
+        .collect();
+    /// Appends `module` to `order` after everything it depends on.
+    fn load(module: &str, dependencies: &BTreeMap<String, Vec<String>>, order: &mut Vec<String>) {
+        if order.iter().any(|loaded| loaded == module) {
+            return;
+        }
+        for dependency in &dependencies[module] {
+            load(dependency, dependencies, order);
+        }
+        order.push(module.to_owned());
+    }
+    let mut load_order: Vec<String> = Vec::new();
+    for name in ROOT_DISK_MODULES {
+        let module = dependencies
+            .keys()
+            .find(|path| path.ends_with(&format!("/{name}.ko")))
+            .unwrap_or_else(|| panic!("modules.dep names no {name}.ko"));
+        load(module, &dependencies, &mut load_order);
+    }
+    let options = if writable { "rw" } else { "ro" };
+    let insmods: String = load_order
+        .iter()
+        .map(|path| format!("/bin/busybox insmod /{modules_dir}{path} || fail \"insmod {path}\"\n"))
+        .collect();
+    let init = format!(
+        "#!/bin/busybox sh\n\
+         fail() {{ echo \"root-disk initrd: $*\"; /bin/busybox poweroff -f; }}\n\
+         /bin/busybox mkdir -p /proc /dev /newroot\n\
+         /bin/busybox mount -t proc proc /proc\n\
+         /bin/busybox mount -t devtmpfs devtmpfs /dev\n\
+         {insmods}\
+         /bin/busybox mount -t {fstype} -o {options} /dev/vda /newroot || fail \"cannot mount /dev/vda as {fstype}\"\n\
+         echo \"root-disk initrd: mounted /dev/vda as {fstype} ({options})\"\n\
+         /bin/busybox umount /dev\n\
+         /bin/busybox umount /proc\n\
+         exec /bin/busybox switch_root /newroot /init\n"
+    );
+    let mut tree = Tree::new(0);
+    let add = |tree: &mut Tree, path: &str, contents: &[u8], mode: u32| {
+        let blob = tree.store_bytes(contents).unwrap();
+        tree.insert(path, Kind::File(blob), Metadata::new(mode, 0))
+            .unwrap();
+    };
+    add(&mut tree, "init", init.as_bytes(), 0o755);
+    add(&mut tree, "bin/busybox", &files["bin/busybox"], 0o755);
+    for path in &load_order {
+        let path = format!("{modules_dir}{path}");
+        add(&mut tree, &path, &files[&path], 0o644);
+    }
+    ossify::write::cpio::write(&tree, Vec::new(), 0).expect("a cpio in memory")
+}
