@@ -437,6 +437,74 @@ fn root_images_hold_the_root_without_boot_and_pass_their_tools() {
 }
 
 #[test]
+fn kernel_iso_refuses_a_device_node_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config) = setup(dir.path());
+    let out = dir.path().join("out");
+    let result =
+        support::build_offline(dir.path(), &cache, &out, &["-f", "kernel+iso"], &[&config]);
+    assert_eq!(result.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr
+            .contains("`dev/null` is a character device, which an ISO 9660 root image cannot hold"),
+        "{stderr}"
+    );
+    assert!(!out.join("e2e.iso").exists(), "nothing half-written");
+}
+
+/// LinuxKit's `kernel+iso`: the root as a Rock Ridge ISO beside the kernel
+/// and command line.
+#[test]
+#[ignore = "heavy: needs xorriso (scripts/test.sh)"]
+fn kernel_iso_is_a_rock_ridge_image_of_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, _) = setup(dir.path());
+    // The test's init image holds a device node, which the ISO cannot.
+    let config = dir.path().join("no-init.yml");
+    std::fs::write(
+        &config,
+        "kernel:\n  image: localhost/test/kernel:1\n  cmdline: console=ttyS0\n\
+         onboot:\n  - name: hello\n    image: localhost/test/hello:1\n\
+         files:\n  - path: etc/issue\n    contents: hello\n    mode: \"0600\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let result =
+        support::build_offline(dir.path(), &cache, &out, &["-f", "kernel+iso"], &[&config]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.join("no-init-kernel")).unwrap(),
+        b"KERNEL"
+    );
+    let iso = out.join("no-init.iso");
+    let listing = support::tool(
+        "xorriso",
+        &[
+            "-indev",
+            iso.to_str().unwrap(),
+            "-find",
+            "/",
+            "-exec",
+            "lsdl",
+        ],
+    );
+    for (mode, path) in [
+        ("-rw-------", "'/etc/issue'"),
+        ("-rw-r--r--", "'/containers/onboot/000-hello/config.json'"),
+        ("-rw-r--r--", "'/lib/modules/6.1.0/modules.order'"),
+    ] {
+        let line = line_for(&listing, path);
+        assert!(line.starts_with(mode), "{line}");
+    }
+    assert!(!listing.contains("'/boot"), "{listing}");
+}
+
+#[test]
 fn a_missing_image_offline_names_the_config_line_and_the_image() {
     let dir = tempfile::tempdir().unwrap();
     let (cache, config) = setup(dir.path());

@@ -77,6 +77,8 @@ pub(super) enum Filesystem {
     Squashfs,
     Erofs,
     Ext4,
+    /// ISO 9660 with Rock Ridge and Joliet, as genisoimage writes it.
+    Iso9660,
 }
 
 /// A bootable medium.
@@ -154,7 +156,11 @@ impl Format {
                 &["-kernel", "-erofs.img", "-cmdline"],
                 root(Filesystem::Erofs, true),
             ),
-            Format::KernelIso => ("kernel+iso", &["-kernel", ".iso", "-cmdline"], NotYet),
+            Format::KernelIso => (
+                "kernel+iso",
+                &["-kernel", ".iso", "-cmdline"],
+                root(Filesystem::Iso9660, true),
+            ),
             Format::IsoBios => ("iso-bios", &[".iso"], iso(true, false)),
             Format::IsoEfi => ("iso-efi", &["-efi.iso"], iso(false, true)),
             Format::IsoEfiInitrd => ("iso-efi-initrd", &["-efi-initrd.iso"], iso(false, true)),

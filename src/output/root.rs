@@ -1,14 +1,15 @@
 //! Root filesystem images: the root, without `boot/`, as one bare squashfs,
-//! EROFS or ext4 filesystem, for a kernel that mounts its root from a disk
-//! rather than unpacking it into RAM.
+//! EROFS, ext4 or ISO 9660 filesystem, for a kernel that mounts its root
+//! from a disk rather than unpacking it into RAM.
 
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::Path;
 
 use super::FormatError;
 use super::format::Filesystem;
-use crate::tree::Tree;
-use crate::write::{erofs, ext4, squashfs};
+use crate::tree::{Kind, Tree};
+use crate::write::iso9660::{self, IsoBuilder};
+use crate::write::{WriteError, erofs, ext4, squashfs};
 
 /// How root filesystem images are written, besides the tree and the date.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,6 +60,11 @@ pub fn write(
             };
             ext4::write(tree, file, &options)?
         }
+        Filesystem::Iso9660 => {
+            let mut file = file;
+            iso(tree, name, source_date_epoch)?.write(&mut file)?;
+            file
+        }
     };
     let mut file = written.into_inner().map_err(|e| e.into_error())?;
     file.rewind()?;
@@ -74,4 +80,51 @@ fn label(name: &str) -> String {
         end -= 1;
     }
     name[..end].to_owned()
+}
+
+/// The root as LinuxKit's `kernel+iso` has genisoimage make it: ISO 9660
+/// with Rock Ridge (owners, modes, symlinks) and Joliet, not bootable.
+/// Hard links become copies; device nodes, FIFOs and sockets have no place
+/// in this writer and are refused.
+fn iso<'t>(
+    tree: &'t Tree,
+    name: &str,
+    source_date_epoch: u64,
+) -> Result<iso9660::IsoImage<'t>, FormatError> {
+    let root = tree.node(tree.root()).metadata.clone();
+    let metadata = |m: &crate::tree::Metadata| iso9660::Metadata {
+        mode: m.mode,
+        uid: m.uid,
+        gid: m.gid,
+    };
+    let mut builder = IsoBuilder::new(metadata(&root));
+    for entry in tree.walk() {
+        let path = String::from_utf8_lossy(&entry.path);
+        let unsupported = |what| WriteError::Unsupported {
+            path: path.clone().into_owned(),
+            what,
+            format: "an ISO 9660 root image",
+        };
+        let entry_metadata = metadata(&entry.node.metadata);
+        match &entry.node.kind {
+            Kind::Directory(_) => builder.dir(&path, entry_metadata)?,
+            Kind::File(blob) => {
+                builder.file(&path, entry_metadata, blob.len(), tree.contents(blob))?
+            }
+            Kind::Symlink(target) => {
+                builder.symlink(&path, entry_metadata, &String::from_utf8_lossy(target))?
+            }
+            Kind::CharDevice(_) => return Err(unsupported("a character device").into()),
+            Kind::BlockDevice(_) => return Err(unsupported("a block device").into()),
+            Kind::Fifo => return Err(unsupported("a FIFO").into()),
+            Kind::Socket => return Err(unsupported("a socket").into()),
+        }
+    }
+    let options = iso9660::Options {
+        volume_id: name.to_owned(),
+        timestamp: source_date_epoch,
+        el_torito: None,
+        hybrid: None,
+    };
+    Ok(builder.layout(&options)?)
 }
