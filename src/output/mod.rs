@@ -301,9 +301,12 @@ fn write_files(
                     out,
                 )
             })?;
-            written.push((format, file));
             if with_kernel {
-                written.extend(kernel_and_cmdline(format, &boot, &names, files)?);
+                written.extend(beside_kernel_and_cmdline(
+                    format, file, &boot, &names, files,
+                )?);
+            } else {
+                written.push((format, file));
             }
         }
         Ok::<_, OutputError>(())
@@ -354,8 +357,9 @@ fn write_files(
             }
             Recipe::KernelInitrd => {
                 let file = stage_file(&(files.path)(&names[1]), |out| copy(&mut initrd, out))?;
-                written.push((format, file));
-                written.extend(kernel_and_cmdline(format, &boot, &names, files)?);
+                written.extend(beside_kernel_and_cmdline(
+                    format, file, &boot, &names, files,
+                )?);
             }
             Recipe::TarKernelInitrd => {
                 let mut bundle = Tree::new(source_date_epoch);
@@ -382,24 +386,32 @@ fn write_files(
     Ok(written)
 }
 
-/// The kernel and command line of a `kernel+…` format, whose file names
-/// are `names[0]` and `names[2]`; LinuxKit writes only those not empty.
-fn kernel_and_cmdline(
+/// The files of a `kernel+…` format, as LinuxKit lists them: the kernel
+/// (`names[0]`), `image`, then the command line (`names[2]`); LinuxKit
+/// writes only the kernel and command line that are not empty.
+fn beside_kernel_and_cmdline(
     format: Format,
+    image: Pending,
     boot: &boot::BootFiles,
     names: &[String],
     files: &Files<'_>,
 ) -> Result<Vec<(Format, Pending)>, OutputError> {
-    let mut written = Vec::new();
-    for (contents, file_name) in [(&boot.kernel, &names[0]), (&boot.cmdline, &names[2])] {
-        if !contents.is_empty() {
-            let file = stage_file(&(files.path)(file_name), |out| {
-                copy(&mut &contents[..], out)
-            })?;
-            written.push((format, file));
+    let part = |contents: &[u8], file_name: &String| -> Result<Option<Pending>, OutputError> {
+        if contents.is_empty() {
+            return Ok(None);
         }
-    }
-    Ok(written)
+        stage_file(&(files.path)(file_name), |out| {
+            copy(&mut &contents[..], out)
+        })
+        .map(Some)
+    };
+    let kernel = part(&boot.kernel, &names[0])?;
+    let cmdline = part(&boot.cmdline, &names[2])?;
+    Ok([kernel, Some(image), cmdline]
+        .into_iter()
+        .flatten()
+        .map(|file| (format, file))
+        .collect())
 }
 
 /// A bootable format cannot be made for the architecture built for.
