@@ -35,6 +35,8 @@ pub struct Request<'a> {
     pub disk_size: Option<u64>,
     /// How root filesystem images are written.
     pub root: output::RootOptions,
+    /// Store the kernel uncompressed, as LinuxKit's `--decompress-kernel`.
+    pub decompress_kernel: bool,
     pub resolve: image::Options,
     pub progress: Arc<dyn Progress>,
     /// Reports each stage as it starts.
@@ -142,6 +144,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
     let options = assemble::Options {
         mtime: request.source_date_epoch,
         host,
+        decompress_kernel: request.decompress_kernel,
     };
     let root = assemble::assemble(config, &images, &options)?;
     // The last blob has been read: `cache rm` and `clean` may go on.

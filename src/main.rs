@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use ossify::build;
 use ossify::cli::progress::{Downloads, Progress, Stages};
+use ossify::cli::remote_config;
 use ossify::cli::{
     BuildArgs, CacheCommand, Cli, Command, LockArgs, PullArgs, UsageError, ValidateArgs, VerifyArgs,
 };
@@ -91,9 +92,12 @@ fn end_cleanly_on_signals() -> std::io::Result<()> {
 fn read_sources(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Source>> {
     paths
         .iter()
-        .map(|path| {
-            Source::read(path)
-                .with_context(|| format!("cannot read config file {}", path.display()))
+        .map(|path| match remote_config::config_url(path) {
+            Some(url) => {
+                remote_config::fetch(url).with_context(|| format!("cannot fetch config file {url}"))
+            }
+            None => Source::read(path)
+                .with_context(|| format!("cannot read config file {}", path.display())),
         })
         .collect()
 }
@@ -145,6 +149,12 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
     let plan = args.plan()?;
     let loaded = load_configs(&args.configs, &progress)?;
+    if args.dry_run {
+        let yaml = serde_saphyr::to_string(&loaded.config)
+            .context("cannot print the configuration as YAML")?;
+        std::io::stdout().write_all(yaml.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Destination::Directory { dir, .. } = &plan.destination {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
@@ -160,6 +170,7 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         boot_image: args.boot_image.clone(),
         disk_size: plan.disk_size,
         root: plan.root,
+        decompress_kernel: args.decompress_kernel,
         resolve,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,
@@ -315,6 +326,7 @@ fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
         boot_image: args.boot_image.clone(),
         disk_size: None,
         root: Default::default(),
+        decompress_kernel: false,
         resolve: args.images.resolve_options(args.network.policy())?,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,

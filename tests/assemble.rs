@@ -69,6 +69,12 @@ impl Images for FakeImages {
         match reference.split(':').next().unwrap() {
             "test/kernel" => {
                 file(&mut tree, "kernel", b"KERNEL", 0o644);
+                file(
+                    &mut tree,
+                    "kernel.gz",
+                    &support::layout::gzip(b"KERNEL"),
+                    0o644,
+                );
                 file(&mut tree, "kernel.tar", &kernel_tar(), 0o644);
                 file(&mut tree, "ucode.cpio", b"UCODE", 0o644);
                 file(&mut tree, "other", b"ignored", 0o644);
@@ -129,6 +135,10 @@ files:
 "#;
 
 fn assemble(text: &str) -> Result<Tree, assemble::Error> {
+    assemble_with(text, false)
+}
+
+fn assemble_with(text: &str, decompress_kernel: bool) -> Result<Tree, assemble::Error> {
     let source = Source {
         path: "test.yml".into(),
         text: text.to_owned(),
@@ -143,8 +153,33 @@ fn assemble(text: &str) -> Result<Tree, assemble::Error> {
     assemble::assemble(
         &config,
         &FakeImages,
-        &assemble::Options { mtime: EPOCH, host },
+        &assemble::Options {
+            mtime: EPOCH,
+            host,
+            decompress_kernel,
+        },
     )
+}
+
+#[test]
+fn decompress_kernel_stores_the_kernel_uncompressed_or_says_why_not() {
+    let config = |binary: &str| {
+        format!("kernel:\n  image: test/kernel:1\n  binary: {binary}\n  tar: none\n")
+    };
+    let tree = assemble_with(&config("kernel.gz"), true).unwrap();
+    assert_eq!(read(&tree, "boot/kernel"), b"KERNEL");
+    let kept = assemble_with(&config("kernel.gz"), false).unwrap();
+    assert_eq!(read(&kept, "boot/kernel"), support::layout::gzip(b"KERNEL"));
+    let error = format!(
+        "{:#}",
+        anyhow::Error::from(assemble_with(&config("kernel"), true).unwrap_err())
+    );
+    assert!(
+        error.contains("test/kernel:1")
+            && error.contains("--decompress-kernel: cannot decompress `kernel`")
+            && error.contains("neither gzip nor an x86 bzImage"),
+        "{error}"
+    );
 }
 
 fn read(tree: &Tree, path: &str) -> Vec<u8> {

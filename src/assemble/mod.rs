@@ -108,6 +108,8 @@ pub struct Options<'a> {
     /// SOURCE_DATE_EPOCH: the date of every generated entry.
     pub mtime: u64,
     pub host: files::Host<'a>,
+    /// Store the kernel uncompressed (`--decompress-kernel`).
+    pub decompress_kernel: bool,
 }
 
 /// Builds the root filesystem of `config`, as LinuxKit's build tar holds
@@ -128,7 +130,8 @@ pub fn assemble(
         let image = images
             .filesystem(reference, mtime)
             .map_err(|e| place.fail(Failure::Image(e)))?;
-        kernel::place(&mut root, &image, kernel, mtime).map_err(|e| place.fail(e))?;
+        kernel::place(&mut root, &image, kernel, mtime, options.decompress_kernel)
+            .map_err(|e| place.fail(e))?;
     }
 
     for (index, reference) in config.init.iter().enumerate() {

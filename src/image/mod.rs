@@ -30,3 +30,4 @@ pub use resolve::{
     Resolver,
 };
 pub use store::{BlobReader, BlobState, CachedImage, Store, StoreGuard};
+pub use transport::Transport;
