@@ -85,6 +85,8 @@ impl Images for FakeImages {
                 file(&mut tree, "etc/hostname", b"builder\n", 0o644);
                 file(&mut tree, "etc/resolv.conf", b"nameserver 8.8.8.8\n", 0o644);
             }
+            "test/apk-base" => file(&mut tree, "lib/apk/db/installed", b"P:musl\n", 0o644),
+            "test/apk-tools" => file(&mut tree, "lib/apk/db/installed", b"P:curl\n", 0o644),
             "test/hello" | "test/labelled" => {
                 file(&mut tree, "bin/busybox", b"BUSYBOX", 0o755);
                 file(&mut tree, "etc/hosts", b"10.0.0.1 build\n", 0o600);
@@ -159,6 +161,17 @@ fn assemble_with(text: &str, decompress_kernel: bool) -> Result<Tree, assemble::
             decompress_kernel,
         },
     )
+}
+
+/// apk's databases of several init images are joined, not overwritten.
+#[test]
+fn init_images_apk_databases_are_joined() {
+    let tree =
+        assemble("init:\n  - test/apk-base:1\n  - test/init:1\n  - test/apk-tools:1\n").unwrap();
+    assert_eq!(
+        read(&tree, "lib/apk/db/installed"),
+        b"P:musl\n\n\nP:curl\n\n\n"
+    );
 }
 
 #[test]

@@ -3,11 +3,13 @@
 //!
 //! The order is LinuxKit's: kernel, init images, volumes, onboot,
 //! onshutdown and service containers, files; later entries win where paths
-//! meet. [`kernel`] places the kernel, [`image_fs`] adjusts each image's
+//! meet, except apk's database, whose copies in init images are joined
+//! ([`apk`]). [`kernel`] places the kernel, [`image_fs`] adjusts each image's
 //! filesystem, [`runtime_config`] writes each container's `config.json` and
 //! `runtime.json` ([`oci`] is their shape, [`go_json`] their bytes), [`ids`]
 //! numbers named users and groups, [`files`] writes the `files:` section.
 
+pub mod apk;
 pub mod files;
 pub mod go_json;
 pub mod ids;
@@ -134,6 +136,7 @@ pub fn assemble(
             .map_err(|e| place.fail(e))?;
     }
 
+    let mut apk_databases = apk::InstalledDatabases::default();
     for (index, reference) in config.init.iter().enumerate() {
         let place = place(
             &format!("init[{index}]"),
@@ -144,8 +147,12 @@ pub fn assemble(
             .filesystem(reference, mtime)
             .map_err(|e| place.fail(Failure::Image(e)))?;
         image_fs::adjust(&mut image, Placement::Root, mtime).map_err(|e| place.fail(e))?;
+        apk_databases.collect(&image).map_err(|e| place.fail(e))?;
         root.merge("", image).map_err(|e| place.fail(e.into()))?;
     }
+    apk_databases
+        .write_union(&mut root, mtime)
+        .map_err(|e| place("init", None, None).fail(e))?;
 
     for (index, volume) in config.volumes.iter().enumerate() {
         let place = place(
