@@ -163,6 +163,43 @@ fn assemble_with(text: &str, decompress_kernel: bool) -> Result<Tree, assemble::
     )
 }
 
+/// Binds and bind mounts that name a volume point at its `merged/`
+/// directory in the container's config.json; absolute sources stay.
+#[test]
+fn binds_of_volumes_point_at_the_volume_overlay() {
+    let tree = assemble(
+        "services:\n  - name: web\n    image: test/hello:1\n    \
+         binds: [\"data:/data:ro\", \"/etc/hosts:/etc/hosts\"]\n    \
+         mounts: [{type: bind, source: data, destination: /m, options: [rbind]}]\n  \
+         - name: more\n    image: test/hello:1\n    binds.add: [\"data:/more\"]\n\
+         volumes:\n  - name: data\n",
+    )
+    .unwrap();
+    let config_json = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&read(
+            &tree,
+            &format!("containers/services/{name}/config.json"),
+        ))
+        .unwrap()
+    };
+    let (web, more) = (config_json("web"), config_json("more"));
+    let source = |destination: &str| {
+        let config = if destination == "/more" { &more } else { &web };
+        config["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == destination)
+            .unwrap_or_else(|| panic!("no mount at {destination}: {config}"))["source"]
+            .clone()
+    };
+    for destination in ["/data", "/more", "/m"] {
+        assert_eq!(source(destination), "/containers/volumes/data/merged");
+    }
+    assert_eq!(source("/etc/hosts"), "/etc/hosts");
+    assert!(tree.lookup("containers/volumes/data/merged").is_some());
+}
+
 /// apk's databases of several init images are joined, not overwritten.
 #[test]
 fn init_images_apk_databases_are_joined() {

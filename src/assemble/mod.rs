@@ -242,7 +242,11 @@ fn place_container(
         path,
         shared_root: shared_root.as_deref(),
     };
-    let bundle = runtime_config::runtime_config(container, &image_config, ids, location)?;
+    let container = Image {
+        settings: container.settings.with_volume_paths(),
+        ..container.value.clone()
+    };
+    let bundle = runtime_config::runtime_config(&container, &image_config, ids, location)?;
     if shared_root.is_none() {
         let mut image = images
             .filesystem(&container.image, mtime)
