@@ -197,13 +197,13 @@ fn build_says_which_formats_exist_instead_of_half_building() {
         "--dir",
         dir.path().to_str().unwrap(),
         "-f",
-        "docker",
+        "rpi3",
         "testdata/valid/base.yml",
     ]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("format docker is not supported yet") && stderr.contains("kernel+initrd"),
+        stderr.contains("format rpi3 is not supported yet") && stderr.contains("kernel+initrd"),
         "{stderr}"
     );
     assert_eq!(

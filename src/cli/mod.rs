@@ -97,9 +97,10 @@ pub struct VerifyArgs {
 pub struct BuildArgs {
     /// Output format; repeat or comma-separate for several. Default:
     /// kernel+initrd, or tar when -o is given. Written: kernel+initrd, tar,
-    /// tar-kernel-initrd, kernel+squashfs, kernel+erofs, kernel+iso, uki, iso-bios,
-    /// iso-efi, iso-efi-initrd, iso, raw-bios, raw-efi, qcow2-bios,
-    /// qcow2-efi, vhd, dynamic-vhd, vmdk, squashfs, erofs, ext4.
+    /// docker, tar-kernel-initrd, kernel+squashfs, kernel+erofs, kernel+iso,
+    /// uki, iso-bios, iso-efi, iso-efi-initrd, iso, raw-bios, raw-efi,
+    /// qcow2-bios, qcow2-efi, vhd, dynamic-vhd, vmdk, aws, gcp, squashfs,
+    /// erofs, ext4.
     #[arg(short = 'f', long = "format", value_name = "FORMAT")]
     pub formats: Vec<String>,
 
