@@ -119,6 +119,9 @@ pub struct ResolvedImage {
     pub config: ImageConfiguration,
     /// Bottom layer first.
     pub layers: Vec<Layer>,
+    /// The blobs of the SPDX documents BuildKit attested for this
+    /// platform's manifest (in-toto statements), in the cache.
+    pub spdx_attestations: Vec<Digest>,
 }
 
 impl ResolvedImage {
@@ -251,6 +254,10 @@ impl Session<'_> {
         let root_descriptor = descriptor(&root.media_type(), &digest, root_bytes.len() as u64);
 
         let platform = self.resolver.platform();
+        let attestation_index = match &root {
+            Document::Index(index) => Some(index.manifests().clone()),
+            Document::Manifest(_) => None,
+        };
         let (manifest_digest, manifest) = match root {
             Document::Manifest(manifest) => (digest.clone(), manifest),
             Document::Index(index) => {
@@ -309,6 +316,14 @@ impl Session<'_> {
             .try_collect::<()>()
             .await?;
 
+        let spdx_attestations = match &attestation_index {
+            Some(entries) => {
+                self.spdx_attestations(reference, remote, entries, &manifest_digest)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+
         // Only now, with every blob it needs present and verified, may the
         // name point at the image.
         store.set_ref(reference, &root_descriptor)?;
@@ -321,7 +336,73 @@ impl Session<'_> {
             config_digest,
             config,
             layers,
+            spdx_attestations,
         })
+    }
+
+    /// The SPDX attestations of `manifest` in an index's `entries`: BuildKit
+    /// adds an entry annotated as the attestation manifest of the platform
+    /// manifest, whose layers are in-toto statements; those whose
+    /// predicate is an SPDX document are fetched (LinuxKit:
+    /// cache/imagesource.go, `SBoMs`). An image cached without them, when
+    /// the network may not be used, has none: the build then reads its
+    /// package databases instead, and says so.
+    async fn spdx_attestations(
+        &self,
+        reference: &Reference,
+        remote: &Remote,
+        entries: &[Descriptor],
+        manifest: &Digest,
+    ) -> Result<Vec<Digest>, Error> {
+        let manifest = manifest.to_string();
+        let annotated = |entry: &&Descriptor| {
+            entry.annotations().as_ref().is_some_and(|a| {
+                a.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION_MANIFEST)
+                    && a.get(REFERENCE_DIGEST) == Some(&manifest)
+            })
+        };
+        let Some(entry) = entries.iter().find(annotated) else {
+            return Ok(Vec::new());
+        };
+        let store = &self.resolver.store;
+        let attestation = descriptor_digest(entry)?;
+        let limit = Limit::Document(Some(entry.size()));
+        let fetched = async {
+            self.ensure(reference, remote, &attestation, limit, Kind::Manifest)
+                .await?;
+            let Document::Manifest(statements) =
+                Document::parse(&attestation, &store.read_blob(&attestation)?)?
+            else {
+                return Err(Error::InvalidManifest {
+                    digest: attestation.clone(),
+                    reason: "an attestation manifest that is an index".to_owned(),
+                });
+            };
+            let mut spdx = Vec::new();
+            for layer in statements.layers().iter().filter(|l| is_spdx_statement(l)) {
+                let digest = descriptor_digest(layer)?;
+                self.ensure(
+                    reference,
+                    remote,
+                    &digest,
+                    Limit::Declared(layer.size().min(MAX_ATTESTATION)),
+                    Kind::Blob,
+                )
+                .await?;
+                spdx.push(digest);
+            }
+            Ok(spdx)
+        };
+        match fetched.await {
+            Err(Error::NotCached { .. }) => {
+                self.resolver.progress.warning(&format!(
+                    "{reference}: its SBOM attestation is not cached and the network may not be \
+                     used; the SBOM lists the packages of its package databases instead"
+                ));
+                Ok(Vec::new())
+            }
+            result => result,
+        }
     }
 
     /// The digest the reference points to, its blob in the store.
@@ -401,6 +482,28 @@ impl Session<'_> {
         }
         Ok(())
     }
+}
+
+/// The index annotations BuildKit marks an attestation manifest with.
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+/// An in-toto statement layer, and the predicate type of an SPDX one.
+const IN_TOTO_JSON: &str = "application/vnd.in-toto+json";
+const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+pub const SPDX_DOCUMENT: &str = "https://spdx.dev/Document";
+/// The largest attestation read: an SBOM of a large image is a few MiB.
+const MAX_ATTESTATION: u64 = 64 << 20;
+
+/// Whether an attestation layer is an in-toto statement about an SPDX
+/// document.
+fn is_spdx_statement(layer: &Descriptor) -> bool {
+    layer.media_type().to_string() == IN_TOTO_JSON
+        && layer
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(PREDICATE_TYPE))
+            .is_some_and(|t| t == SPDX_DOCUMENT)
 }
 
 /// Pairs each layer descriptor with its diff ID and compression.
