@@ -37,6 +37,8 @@ pub struct Request<'a> {
     pub root: output::RootOptions,
     /// Store the kernel uncompressed, as LinuxKit's `--decompress-kernel`.
     pub decompress_kernel: bool,
+    /// The SBOM to write into the root; `None` for none (`--no-sbom`).
+    pub sbom: Option<assemble::SbomOptions>,
     pub resolve: image::Options,
     pub progress: Arc<dyn Progress>,
     /// Reports each stage as it starts.
@@ -145,6 +147,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         mtime: request.source_date_epoch,
         host,
         decompress_kernel: request.decompress_kernel,
+        sbom: request.sbom.clone(),
     };
     let root = assemble::assemble(config, &images, &options)?;
     // The last blob has been read: `cache rm` and `clean` may go on.
@@ -393,5 +396,27 @@ impl Images for CachedImages<'_> {
             .apply(&mut tree, blob)?;
         }
         Ok(tree)
+    }
+
+    fn spdx_documents(&self, reference: &str) -> Result<Vec<Vec<u8>>, ImageError> {
+        let image = self.get(reference)?;
+        image
+            .spdx_attestations
+            .iter()
+            .map(|digest| {
+                let statement: serde_json::Value =
+                    serde_json::from_slice(&self.store.read_blob(digest)?)
+                        .map_err(|e| format!("the in-toto statement {digest} is not JSON: {e}"))?;
+                if statement["predicateType"] != image::SPDX_DOCUMENT {
+                    return Err(format!(
+                        "the in-toto statement {digest} has predicate type {}, not {}",
+                        statement["predicateType"],
+                        image::SPDX_DOCUMENT
+                    )
+                    .into());
+                }
+                Ok(serde_json::to_vec(&statement["predicate"])?)
+            })
+            .collect()
     }
 }

@@ -171,6 +171,7 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         disk_size: plan.disk_size,
         root: plan.root,
         decompress_kernel: args.decompress_kernel,
+        sbom: sbom_options(args, &progress),
         resolve,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,
@@ -185,6 +186,26 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The SBOM a build writes: LinuxKit's file, dated SOURCE_DATE_EPOCH
+/// unless `--sbom-current-time` asks for the clock.
+fn sbom_options(args: &BuildArgs, progress: &Progress) -> Option<ossify::assemble::SbomOptions> {
+    if args.no_sbom {
+        return None;
+    }
+    let created = if args.sbom_current_time {
+        progress.warn("--sbom-current-time dates the SBOM now: the outputs differ on every build");
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(args.source_date_epoch, |d| d.as_secs())
+    } else {
+        args.source_date_epoch
+    };
+    Some(ossify::assemble::SbomOptions {
+        path: args.sbom_output.clone(),
+        created,
+    })
 }
 
 fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
@@ -327,6 +348,7 @@ fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
         disk_size: None,
         root: Default::default(),
         decompress_kernel: false,
+        sbom: None,
         resolve: args.images.resolve_options(args.network.policy())?,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,

@@ -96,6 +96,18 @@ impl Images for FakeImages {
         }
         Ok(tree)
     }
+
+    fn spdx_documents(&self, reference: &str) -> Result<Vec<Vec<u8>>, ImageError> {
+        if !reference.starts_with("test/hello") {
+            return Ok(Vec::new());
+        }
+        let document = serde_json::json!({
+            "spdxVersion": "SPDX-2.3",
+            "packages": [{"name": "busybox", "SPDXID": "SPDXRef-busybox", "versionInfo": "1.36"}],
+            "files": [{"fileName": "/bin/busybox", "SPDXID": "SPDXRef-File-busybox"}],
+        });
+        Ok(vec![serde_json::to_vec(&document).unwrap()])
+    }
 }
 
 const CONFIG: &str = r#"
@@ -137,10 +149,14 @@ files:
 "#;
 
 fn assemble(text: &str) -> Result<Tree, assemble::Error> {
-    assemble_with(text, false)
+    assemble_with(text, false, None)
 }
 
-fn assemble_with(text: &str, decompress_kernel: bool) -> Result<Tree, assemble::Error> {
+fn assemble_with(
+    text: &str,
+    decompress_kernel: bool,
+    sbom: Option<assemble::SbomOptions>,
+) -> Result<Tree, assemble::Error> {
     let source = Source {
         path: "test.yml".into(),
         text: text.to_owned(),
@@ -159,6 +175,7 @@ fn assemble_with(text: &str, decompress_kernel: bool) -> Result<Tree, assemble::
             mtime: EPOCH,
             host,
             decompress_kernel,
+            sbom,
         },
     )
 }
@@ -200,6 +217,52 @@ fn binds_of_volumes_point_at_the_volume_overlay() {
     assert!(tree.lookup("containers/volumes/data/merged").is_some());
 }
 
+/// The SBOM merges attested documents (paths moved below where the image
+/// is placed) and the package databases of images without one; it is
+/// written once, where `--sbom-output` says.
+#[test]
+fn the_sbom_lists_attested_and_database_packages_where_they_are_placed() {
+    let sbom = assemble::SbomOptions {
+        path: "/var/sbom.json".to_owned(),
+        created: EPOCH,
+    };
+    let tree = assemble_with(
+        "init:\n  - test/apk-base:1\nonboot:\n  - name: hello\n    image: test/hello:1\n    \
+         readonly: true\n  - name: again\n    image: test/hello:1\n",
+        false,
+        Some(sbom),
+    )
+    .unwrap();
+    assert!(tree.lookup("sbom.spdx.json").is_none());
+    let document: serde_json::Value =
+        serde_json::from_slice(&read(&tree, "var/sbom.json")).unwrap();
+    let packages: Vec<(&str, &str)> = document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["externalRefs"][0]["referenceLocator"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        packages,
+        [("musl", "pkg:apk/alpine/musl"), ("busybox", "")],
+        "the database's package, then the attested one, once for the shared image"
+    );
+    assert_eq!(
+        document["files"][0]["fileName"],
+        "containers/onboot/000-hello/rootfs/bin/busybox"
+    );
+    assert_eq!(metadata(&tree, "var/sbom.json").mode, 0o644);
+    let without = assemble("init:\n  - test/apk-base:1\n").unwrap();
+    assert!(without.lookup("sbom.spdx.json").is_none());
+}
+
 /// apk's databases of several init images are joined, not overwritten.
 #[test]
 fn init_images_apk_databases_are_joined() {
@@ -216,13 +279,13 @@ fn decompress_kernel_stores_the_kernel_uncompressed_or_says_why_not() {
     let config = |binary: &str| {
         format!("kernel:\n  image: test/kernel:1\n  binary: {binary}\n  tar: none\n")
     };
-    let tree = assemble_with(&config("kernel.gz"), true).unwrap();
+    let tree = assemble_with(&config("kernel.gz"), true, None).unwrap();
     assert_eq!(read(&tree, "boot/kernel"), b"KERNEL");
-    let kept = assemble_with(&config("kernel.gz"), false).unwrap();
+    let kept = assemble_with(&config("kernel.gz"), false, None).unwrap();
     assert_eq!(read(&kept, "boot/kernel"), support::layout::gzip(b"KERNEL"));
     let error = format!(
         "{:#}",
-        anyhow::Error::from(assemble_with(&config("kernel"), true).unwrap_err())
+        anyhow::Error::from(assemble_with(&config("kernel"), true, None).unwrap_err())
     );
     assert!(
         error.contains("test/kernel:1")

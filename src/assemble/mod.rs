@@ -17,6 +17,7 @@ pub mod image_fs;
 pub mod kernel;
 pub mod oci;
 pub mod runtime_config;
+pub mod sbom;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -39,6 +40,9 @@ pub trait Images {
     /// The filesystem of `reference`, every layer applied, in a new tree
     /// whose generated entries are dated `mtime`.
     fn filesystem(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError>;
+    /// The SPDX documents (JSON) attested for `reference`; none when it
+    /// came without.
+    fn spdx_documents(&self, reference: &str) -> Result<Vec<Vec<u8>>, ImageError>;
 }
 
 /// Why an image could not be had; its message and its causes are shown.
@@ -61,6 +65,10 @@ pub enum Failure {
     Image(ImageError),
     #[error(transparent)]
     RuntimeConfig(#[from] runtime_config::Error),
+    #[error(
+        "cannot merge the image's SBOM attestation (build with --no-sbom to leave the SBOM out)"
+    )]
+    Sbom(#[source] sbom::SbomError),
     #[error(transparent)]
     Source(#[from] files::SourceError),
     #[error(transparent)]
@@ -112,6 +120,17 @@ pub struct Options<'a> {
     pub host: files::Host<'a>,
     /// Store the kernel uncompressed (`--decompress-kernel`).
     pub decompress_kernel: bool,
+    /// Where to write the SBOM and what date it bears; `None` for none.
+    pub sbom: Option<SbomOptions>,
+}
+
+/// The SBOM written into the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbomOptions {
+    /// Its path in the root, LinuxKit's `sbom.spdx.json` by default.
+    pub path: String,
+    /// Its creation date, seconds since 1970.
+    pub created: u64,
 }
 
 /// Builds the root filesystem of `config`, as LinuxKit's build tar holds
@@ -136,6 +155,10 @@ pub fn assemble(
             .map_err(|e| place.fail(e))?;
     }
 
+    let mut placed = Placed {
+        roots: HashMap::new(),
+        sbom: options.sbom.as_ref().map(|_| sbom::Sbom::default()),
+    };
     let mut apk_databases = apk::InstalledDatabases::default();
     for (index, reference) in config.init.iter().enumerate() {
         let place = place(
@@ -148,6 +171,8 @@ pub fn assemble(
             .map_err(|e| place.fail(Failure::Image(e)))?;
         image_fs::adjust(&mut image, Placement::Root, mtime).map_err(|e| place.fail(e))?;
         apk_databases.collect(&image).map_err(|e| place.fail(e))?;
+        record_sbom(placed.sbom.as_mut(), images, reference, "", &image)
+            .map_err(|e| place.fail(e))?;
         root.merge("", image).map_err(|e| place.fail(e.into()))?;
     }
     apk_databases
@@ -160,10 +185,10 @@ pub fn assemble(
             Some(&volume.position),
             volume.image.as_deref(),
         );
-        place_volume(&mut root, volume, images, mtime).map_err(|e| place.fail(e))?;
+        place_volume(&mut root, volume, images, placed.sbom.as_mut(), mtime)
+            .map_err(|e| place.fail(e))?;
     }
 
-    let mut placed: HashMap<String, String> = HashMap::new();
     for (section, containers) in [
         ("onboot", &config.onboot),
         ("onshutdown", &config.onshutdown),
@@ -203,7 +228,35 @@ pub fn assemble(
             .fail(failure)
         },
     )?;
+    if let (Some(sbom), Some(sbom_options)) = (placed.sbom, &options.sbom) {
+        let path = sbom_options.path.trim_start_matches('/');
+        insert_file(&mut root, path, &sbom.to_json(sbom_options.created), mtime)
+            .map_err(|e| place("the SBOM", None, None).fail(e))?;
+    }
     Ok(root)
+}
+
+/// Adds the image `reference`, placed at `prefix` as `image`, to the SBOM:
+/// its attested SPDX documents, else what its package databases list.
+fn record_sbom(
+    sbom: Option<&mut sbom::Sbom>,
+    images: &dyn Images,
+    reference: &str,
+    prefix: &str,
+    image: &Tree,
+) -> Result<(), Failure> {
+    let Some(sbom) = sbom else {
+        return Ok(());
+    };
+    let documents = images.spdx_documents(reference).map_err(Failure::Image)?;
+    if documents.is_empty() {
+        sbom.add_package_databases(prefix, image);
+    }
+    for document in documents {
+        sbom.add_document(prefix, &document)
+            .map_err(Failure::Sbom)?;
+    }
+    Ok(())
 }
 
 fn place(entry: &str, position: Option<&Position>, image: Option<&str>) -> Place {
@@ -223,6 +276,14 @@ impl Place {
     }
 }
 
+/// The images placed so far: where each image's root went, for later
+/// containers of the same image to share, and the SBOM listing them when
+/// one is written.
+struct Placed {
+    roots: HashMap<String, String>,
+    sbom: Option<sbom::Sbom>,
+}
+
 /// A container's bundle: `config.json`, `runtime.json`, and its image in
 /// `rootfs/` (readonly) or in `lower/` under an overlay with `tmp/` and an
 /// empty `rootfs/`. An image already placed for an earlier container is
@@ -233,11 +294,11 @@ fn place_container(
     path: &str,
     ids: &IdMap,
     images: &dyn Images,
-    placed: &mut HashMap<String, String>,
+    placed: &mut Placed,
     mtime: u64,
 ) -> Result<(), Failure> {
     let image_config = images.config(&container.image).map_err(Failure::Image)?;
-    let shared_root = placed.get(&container.image).cloned();
+    let shared_root = placed.roots.get(&container.image).cloned();
     let location = BundleLocation {
         path,
         shared_root: shared_root.as_deref(),
@@ -252,8 +313,17 @@ fn place_container(
             .filesystem(&container.image, mtime)
             .map_err(Failure::Image)?;
         image_fs::adjust(&mut image, Placement::Container, mtime)?;
+        record_sbom(
+            placed.sbom.as_mut(),
+            images,
+            &container.image,
+            &bundle.image_root,
+            &image,
+        )?;
         root.merge(&bundle.image_root, image)?;
-        placed.insert(container.image.clone(), bundle.image_root.clone());
+        placed
+            .roots
+            .insert(container.image.clone(), bundle.image_root.clone());
     }
     insert_file(
         root,
@@ -289,6 +359,7 @@ fn place_volume(
     root: &mut Tree,
     volume: &Located<crate::config::Volume>,
     images: &dyn Images,
+    sbom: Option<&mut sbom::Sbom>,
     mtime: u64,
 ) -> Result<(), Failure> {
     let base = format!("containers/volumes/{}", volume.name);
@@ -304,6 +375,7 @@ fn place_volume(
                 .filesystem(reference, mtime)
                 .map_err(Failure::Image)?;
             image_fs::adjust(&mut image, Placement::Root, mtime)?;
+            record_sbom(sbom, images, reference, &lower, &image)?;
             root.merge(&lower, image)?;
         }
         None => {

@@ -153,9 +153,19 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SIZE", default_value = "128K")]
     pub squashfs_block_size: crate::write::squashfs::BlockSize,
 
-    /// Accepted for LinuxKit compatibility; ossify writes no SBOM yet.
+    /// Leave out the SBOM: by default the root holds an SPDX 2.3 document
+    /// merged from the images' SBOM attestations and package databases.
     #[arg(long)]
     pub no_sbom: bool,
+
+    /// The SBOM's path in the root.
+    #[arg(long, value_name = "NAME", default_value = crate::assemble::sbom::DEFAULT_FILE_NAME)]
+    pub sbom_output: String,
+
+    /// Date the SBOM now instead of SOURCE_DATE_EPOCH, as LinuxKit's flag
+    /// does; every build then differs.
+    #[arg(long)]
+    pub sbom_current_time: bool,
 
     /// Store the kernel uncompressed: a gzip kernel, or an x86 bzImage
     /// whose payload is gzip, as LinuxKit's --decompress-kernel.

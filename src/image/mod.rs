@@ -27,7 +27,7 @@ pub use platform::Platform;
 pub use reference::Reference;
 pub use resolve::{
     Compression, Layer, NoProgress, Options, Policy, Progress, ResolvedImage, ResolvedImages,
-    Resolver,
+    Resolver, SPDX_DOCUMENT,
 };
 pub use store::{BlobReader, BlobState, CachedImage, Store, StoreGuard};
 pub use transport::Transport;

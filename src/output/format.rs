@@ -355,12 +355,13 @@ mod tests {
     }
 
     #[test]
-    fn only_tar_streams_and_bootloaders_follow_the_medium() {
+    fn only_the_tars_stream_and_bootloaders_follow_the_medium() {
         let streamable: Vec<Format> = Format::ALL
             .into_iter()
             .filter(|f| f.is_streamable())
             .collect();
-        assert_eq!(streamable, [Format::Tar]);
+        assert_eq!(streamable, [Format::Tar, Format::Docker]);
+        assert_eq!(Format::Gcp.loaders(), [Loader::GrubPc]);
         assert_eq!(Format::Iso.loaders(), [Loader::Isolinux, Loader::EfiStub]);
         assert_eq!(Format::Vmdk.loaders(), [Loader::GrubPc]);
         assert_eq!(Format::Qcow2Efi.loaders(), [Loader::EfiStub]);

@@ -69,7 +69,7 @@ impl DosTime {
         DosTime {
             date: (((year - FIRST_YEAR) as u16) << 9) | ((month as u16) << 5) | day as u16,
             time: ((hour as u16) << 11) | ((minute as u16) << 5) | (second / 2) as u16,
-            hundredths: (second % 2 * 100) as u8,
+            hundredths: second % 2 * 100,
         }
     }
 }
