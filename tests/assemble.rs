@@ -97,6 +97,10 @@ impl Images for FakeImages {
         Ok(tree)
     }
 
+    fn oci_layout(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError> {
+        Err(format!("no index {reference} in the fake images (asked at {mtime})").into())
+    }
+
     fn spdx_documents(&self, reference: &str) -> Result<Vec<Vec<u8>>, ImageError> {
         if !reference.starts_with("test/hello") {
             return Ok(Vec::new());

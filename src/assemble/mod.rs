@@ -40,6 +40,10 @@ pub trait Images {
     /// The filesystem of `reference`, every layer applied, in a new tree
     /// whose generated entries are dated `mtime`.
     fn filesystem(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError>;
+    /// The image index `reference` as an OCI image layout (`oci-layout`,
+    /// `index.json`, `blobs/`), for a volume of `format: oci`; entries
+    /// dated `mtime`.
+    fn oci_layout(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError>;
     /// The SPDX documents (JSON) attested for `reference`; none when it
     /// came without.
     fn spdx_documents(&self, reference: &str) -> Result<Vec<Vec<u8>>, ImageError>;
@@ -363,13 +367,20 @@ fn place_volume(
     mtime: u64,
 ) -> Result<(), Failure> {
     let base = format!("containers/volumes/{}", volume.name);
-    if volume.format.as_deref() == Some("oci") {
-        return Err(Failure::Unsupported(
-            "volumes of `format: oci` are not supported yet; use `format: filesystem`".into(),
-        ));
-    }
     let lower = format!("{base}/lower");
+    let oci = volume.format.as_deref() == Some("oci");
     match volume.image.as_deref().filter(|i| !i.is_empty()) {
+        Some(reference) if oci => {
+            let layout = images
+                .oci_layout(reference, mtime)
+                .map_err(Failure::Image)?;
+            root.merge(&lower, layout)?;
+        }
+        None if oci => {
+            return Err(Failure::Invalid(
+                "a volume of `format: oci` needs an `image:` to copy".into(),
+            ));
+        }
         Some(reference) => {
             let mut image = images
                 .filesystem(reference, mtime)
