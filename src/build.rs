@@ -36,6 +36,8 @@ pub struct Request<'a> {
     pub disk_size: Option<u64>,
     /// How root filesystem images are written.
     pub root: output::RootOptions,
+    /// How the initrd is compressed.
+    pub initrd_compression: crate::write::initrd_compression::InitrdCompression,
     /// Store the kernel uncompressed, as LinuxKit's `--decompress-kernel`.
     pub decompress_kernel: bool,
     /// The SBOM to write into the root; `None` for none (`--no-sbom`).
@@ -169,6 +171,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             architecture: &resolver.platform().architecture,
             disk_size: request.disk_size,
             root: request.root,
+            initrd_compression: request.initrd_compression,
         },
     )?;
 

@@ -531,6 +531,7 @@ fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
             architecture: "amd64",
             disk_size: None,
             root: Default::default(),
+            initrd_compression: Default::default(),
         },
     )
     .unwrap();

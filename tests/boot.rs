@@ -146,6 +146,51 @@ fn kernel_and_initrd_boot_and_run_the_onboot_container_with_runc() {
     );
 }
 
+/// The kernel unpacks every initrd compression ossify writes: each one's
+/// initrd starts with its format's magic, and boots.
+#[test]
+#[ignore = "heavy: needs QEMU and Debian packages (scripts/test.sh)"]
+fn kernel_and_initrd_boot_with_every_initrd_compression() {
+    let dir = boot::repo().join("target/boot-tests-initrd-compression");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cache = boot::example_cache(&dir);
+    let cmdline = "console=tty0 console=ttyS0 panic=-1";
+    for (compression, magic) in [
+        ("zstd", &b"\x28\xb5\x2f\xfd"[..]),
+        ("xz", b"\xfd7zXZ\0"),
+        ("lz4", b"\x02\x21\x4c\x18"),
+        ("none", b"070701"),
+    ] {
+        let out = dir.join(compression);
+        boot::build(
+            &dir,
+            &cache,
+            &out,
+            &["-f", "kernel+initrd", "--initrd-compression", compression],
+            &[],
+        );
+        let initrd = out.join("hello-initrd.img");
+        let bytes = std::fs::read(&initrd).unwrap();
+        assert!(
+            bytes.starts_with(magic),
+            "{compression}: {:02x?}",
+            &bytes[..8]
+        );
+        boots(
+            &format!("kernel+initrd with a {compression} initrd"),
+            &[
+                "-kernel",
+                out.join("hello-kernel").to_str().unwrap(),
+                "-initrd",
+                initrd.to_str().unwrap(),
+                "-append",
+                cmdline,
+            ],
+        );
+    }
+}
+
 #[test]
 #[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn iso_bios_boots_under_seabios_as_cd() {

@@ -560,6 +560,55 @@ fn dash_o_dash_streams_the_tar_to_stdout() {
     assert!(paths.iter().any(|p| p == "boot/kernel"), "{paths:?}");
 }
 
+/// Every `--initrd-compression` holds the same cpio: decompressed with its
+/// format's own decoder, each initrd is the uncompressed one.
+#[test]
+fn every_initrd_compression_holds_the_same_cpio() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config) = setup(dir.path());
+    let initrd = |compression: &str| {
+        let out = dir.path().join(compression);
+        let built = support::build_offline(
+            dir.path(),
+            &cache,
+            &out,
+            &["-f", "kernel+initrd", "--initrd-compression", compression],
+            &[&config],
+        );
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        std::fs::read(out.join("e2e-initrd.img")).unwrap()
+    };
+    let cpio = initrd("none");
+    assert!(cpio.starts_with(b"070701"), "a newc cpio");
+    let mut gunzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&initrd("gzip")[..]),
+        &mut gunzipped,
+    )
+    .unwrap();
+    assert_eq!(gunzipped, cpio);
+    assert_eq!(zstd::stream::decode_all(&initrd("zstd")[..]).unwrap(), cpio);
+    let mut unxz = Vec::new();
+    std::io::Read::read_to_end(
+        &mut lzma_rust2::XzReader::new(&initrd("xz")[..], false),
+        &mut unxz,
+    )
+    .unwrap();
+    assert_eq!(unxz, cpio);
+    let lz4 = initrd("lz4");
+    assert_eq!(&lz4[..4], &0x184c_2102u32.to_le_bytes());
+    let length = u32::from_le_bytes(lz4[4..8].try_into().unwrap()) as usize;
+    assert_eq!(8 + length, lz4.len(), "one block for a small root");
+    assert_eq!(
+        lz4_flex::block::decompress(&lz4[8..], 8 << 20).unwrap(),
+        cpio
+    );
+}
+
 /// `docker` is the root tar with LinuxKit's Dockerfile after it, written to
 /// a file or streamed.
 #[test]

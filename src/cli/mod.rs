@@ -144,6 +144,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
 
+    /// Compressor of the initrd: gzip (LinuxKit's), zstd (several times
+    /// faster and smaller), xz, lz4 or none; Linux unpacks each.
+    #[arg(long, value_name = "NAME", default_value = "gzip")]
+    pub initrd_compression: crate::write::initrd_compression::InitrdCompression,
+
     /// Compressor of squashfs images (kernel+squashfs, squashfs): gzip
     /// (LinuxKit's), xz, zstd or lz4.
     #[arg(long, value_name = "NAME", default_value = "gzip")]

@@ -23,6 +23,7 @@ use crate::bootloader::{Bootloader, BootloaderError};
 use crate::tree::{Kind, Metadata, Tree};
 use crate::write::fat::FatError;
 use crate::write::grub::GrubError;
+use crate::write::initrd_compression::InitrdCompression;
 use crate::write::iso9660::IsoError;
 use crate::write::partition::PartitionError;
 use crate::write::raw_image::ConvertError;
@@ -129,6 +130,8 @@ pub struct BootOptions<'a> {
     pub disk_size: Option<u64>,
     /// How root filesystem images are written.
     pub root: RootOptions,
+    /// How the initrd is compressed.
+    pub initrd_compression: InitrdCompression,
 }
 
 /// The outputs of a build, complete in temporary files beside their final
@@ -354,7 +357,13 @@ fn write_files(
     {
         return Err(OutputError::NoKernel(*format));
     }
-    let mut initrd = initrd(&tree, &boot.ucode, scratch, source_date_epoch)?;
+    let mut initrd = initrd(
+        &tree,
+        &boot.ucode,
+        scratch,
+        source_date_epoch,
+        boot_options.initrd_compression,
+    )?;
     drop(tree);
     let initrd_len = initrd.stream_position().map_err(io_error)?;
     let mut initrd_bytes = Vec::new();
@@ -560,13 +569,15 @@ fn stage_file<E: Into<FormatError>>(
     file.finish().map_err(io_error)
 }
 
-/// The initrd: microcode, then the tree as a gzip'd newc cpio, in an
-/// unlinked temporary file in `dir`, positioned at its end.
+/// The initrd: microcode, then the tree as a newc cpio compressed as
+/// `compression` says, in an unlinked temporary file in `dir`, positioned
+/// at its end.
 fn initrd(
     tree: &Tree,
     ucode: &[u8],
     dir: &Path,
     source_date_epoch: u64,
+    compression: InitrdCompression,
 ) -> Result<File, OutputError> {
     let io_error = |source| OutputError::Io {
         path: dir.to_owned(),
@@ -574,12 +585,14 @@ fn initrd(
     };
     let mut file = tempfile::tempfile_in(dir).map_err(io_error)?;
     file.write_all(ucode).map_err(io_error)?;
-    let gzip = write::cpio::write(tree, write::gzip::encoder(&mut file), source_date_epoch)
-        .map_err(|source| OutputError::Format {
+    let compressor = compression.compressor(&mut file).map_err(io_error)?;
+    let compressor = write::cpio::write(tree, compressor, source_date_epoch).map_err(|source| {
+        OutputError::Format {
             path: dir.join("initrd"),
             source: source.into(),
-        })?;
-    gzip.finish().map_err(io_error)?;
+        }
+    })?;
+    compressor.finish().map_err(io_error)?;
     Ok(file)
 }
 

@@ -15,6 +15,7 @@ pub mod ext4;
 pub mod fat;
 pub mod grub;
 pub mod gzip;
+pub mod initrd_compression;
 pub mod iso9660;
 pub mod partition;
 pub mod qcow2;
