@@ -70,7 +70,7 @@ for _ in $(seq "$runs"); do
   done
 done
 
-printf '\nroot: %s MiB, %s entries (%s, boot/ left out); layer %s MiB gzip; %s processors; best of %s runs:\n' \
+printf '\nlayer tree: %s MiB, %s entries (%s; both sides leave boot/ out); layer %s MiB gzip; %s processors; best of %s runs:\n' \
   "$tree_mib" "$tree_files" "$kernel_package" "$(($(stat -c %s "$layer") / 1048576))" "$processors" "$runs"
 status=0
 declare -A limit=([squashfs]=0.5 [erofs]=1.0 [ext4]=1.0)
