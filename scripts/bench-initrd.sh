@@ -19,33 +19,9 @@ cd "$(dirname "$0")/.."
 . scripts/bench-lib.sh
 
 runs=${RUNS:-3}
-debs=target/debian-packages
-bench_init
-
-# The example images (they download the kernel package into $debs).
-scripts/make-example-images.sh "$work/examples" >/dev/null
-kernel_deb=$(compgen -G "$debs/linux-image-[0-9]*-amd64_*.deb" | sort | tail -n1)
-kernel_package=$(basename "${kernel_deb%%_*}")
-debian_unpack "$debs" "$work/tree" "$kernel_package"
-tree_mib=$(du -sm --apparent-size "$work/tree" | cut -f1)
-tree_files=$(find "$work/tree" | wc -l)
-
 ref=localhost/ossify-bench/linux-tree:1
-oci_layout_init "$work/layout"
-oci_layout_add "$ref" '{}' "$work/tree"
-oci_layout_finish
-rm -rf "$work/tree"
-layer=$work/layout/blobs/sha256/$(python3 - "$work/layout" <<'PY'
-import json, sys
-layout = sys.argv[1]
-def blob(digest):
-    return json.load(open(f"{layout}/blobs/sha256/{digest.split(':')[1]}"))
-manifest = blob(json.load(open(f"{layout}/index.json"))["manifests"][0]["digest"])
-print(manifest["layers"][0]["digest"].split(":")[1])
-PY
-)
-"$ossify" cache import --cache-dir "$work/cache" "$work/examples" >/dev/null
-"$ossify" cache import --cache-dir "$work/cache" "$work/layout" >/dev/null
+bench_init
+bench_linux_tree "$ref"
 
 cat >"$work/big.yml" <<YAML
 kernel:

@@ -1,7 +1,8 @@
 # Shell functions shared by the benchmarks (scripts/bench-*.sh): a release
 # build of ossify, a scratch directory removed on exit, and runs measured
 # with GNU time (wall clock and the peak RSS of the largest process).
-# Source it from the repository's top; it sets `ossify` and `work`.
+# Source it from the repository's top, after scripts/lib/oci-layout.sh; it
+# sets `ossify` and `work`.
 
 bench_init() {
   command -v /usr/bin/time >/dev/null || { echo "benchmarks need GNU time: apt-get install time" >&2; exit 1; }
@@ -64,4 +65,36 @@ bench_ratio() { # A B
 # Prints one table row: NAME's best time and worst peak RSS.
 bench_row() { # NAME LABEL
   printf '  %-32s %7.2f s  peak RSS %7.1f MiB\n' "$2" "$(bench_best_time "$1")" "$(bench_mib "$(bench_worst_rss "$1")")"
+}
+
+# The ~400 MiB root the root and initrd benchmarks share: one OCI image,
+# REF, whose only layer is the unpacked tree of Debian's kernel package
+# (vmlinuz and all modules), made by scripts/lib/oci-layout.sh, imported
+# with the example images into the cache $work/cache. Sets `layer` (the
+# gzip'd layer blob), `kernel_package`, `tree_mib` and `tree_files`.
+bench_linux_tree() { # REF
+  local ref=$1 debs=target/debian-packages
+  # The example images; they download the kernel package into $debs.
+  scripts/make-example-images.sh "$work/examples" >/dev/null
+  local kernel_deb
+  kernel_deb=$(compgen -G "$debs/linux-image-[0-9]*-amd64_*.deb" | sort | tail -n1)
+  kernel_package=$(basename "${kernel_deb%%_*}")
+  debian_unpack "$debs" "$work/tree" "$kernel_package"
+  tree_mib=$(du -sm --apparent-size "$work/tree" | cut -f1)
+  tree_files=$(find "$work/tree" | wc -l)
+  oci_layout_init "$work/layout"
+  oci_layout_add "$ref" '{}' "$work/tree"
+  oci_layout_finish
+  rm -rf "$work/tree"
+  layer=$work/layout/blobs/sha256/$(python3 - "$work/layout" <<'PY'
+import json, sys
+layout = sys.argv[1]
+def blob(digest):
+    return json.load(open(f"{layout}/blobs/sha256/{digest.split(':')[1]}"))
+manifest = blob(json.load(open(f"{layout}/index.json"))["manifests"][0]["digest"])
+print(manifest["layers"][0]["digest"].split(":")[1])
+PY
+)
+  "$ossify" cache import --cache-dir "$work/cache" "$work/examples" >/dev/null
+  "$ossify" cache import --cache-dir "$work/cache" "$work/layout" >/dev/null
 }

@@ -251,23 +251,23 @@ fn write_data(
         options.block_size.get(),
         options.threads,
     );
-    let mut data = HashMap::new();
+    let mut ids = Vec::new();
     for planned in &plan.order {
         if let Kind::File(blob) = &tree.node(planned.id).kind {
-            let file = writer
+            writer
                 .write_file(tree.contents(blob), blob.len())
                 .map_err(|source| SquashfsError::io(lossy(&planned.path), source))?;
-            data.insert(planned.id, file);
+            ids.push(planned.id);
         }
     }
-    let (_, end, fragments, fragment_count) = writer
+    let (_, written) = writer
         .finish()
-        .map_err(|source| SquashfsError::io("the last fragment block", source))?;
+        .map_err(|source| SquashfsError::io("the last data blocks", source))?;
     Ok(Files {
-        data,
-        fragments,
-        fragment_count,
-        end,
+        data: ids.into_iter().zip(written.files).collect(),
+        fragments: written.fragments,
+        fragment_count: written.fragment_count,
+        end: written.end,
     })
 }
 
