@@ -151,6 +151,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SIZE", default_value = "128K")]
     pub squashfs_block_size: crate::write::squashfs::BlockSize,
 
+    /// Compression of EROFS images (kernel+erofs, erofs): none (LinuxKit's)
+    /// or lz4, which Linux 5.3 and later read.
+    #[arg(long, value_name = "NAME", default_value = "none")]
+    pub erofs_compression: crate::write::erofs::Compression,
+
     /// Accepted for LinuxKit compatibility; ossify writes no SBOM yet.
     #[arg(long)]
     pub no_sbom: bool,

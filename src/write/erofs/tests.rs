@@ -646,10 +646,7 @@ fn lz4_files_read_back() {
         "{plain} {head} {nonhead}"
     );
     let [_, head, nonhead] = kinds("text/large");
-    assert!(
-        nonhead > head,
-        "text compresses over 2:1: {head} {nonhead}"
-    );
+    assert!(nonhead > head, "text compresses over 2:1: {head} {nonhead}");
     let uncompressed = write_image(&tree, EPOCH);
     assert!(
         image.len() < uncompressed.len() - (4 << 20),
