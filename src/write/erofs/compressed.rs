@@ -109,7 +109,7 @@ impl Extents {
             let kind = if extent.compressed { HEAD } else { PLAIN };
             let block = first_block + index as u32;
             let head = &mut heads[(start >> BLOCK_BITS) as usize];
-            debug_assert!(head.is_none(), "extents but the last are over 4 KiB");
+            debug_assert!(head.is_none(), "extents but the last are 4 KiB or more");
             *head = Some((offset_in_block(start), kind, block));
             start += u64::from(extent.len);
         }
@@ -121,7 +121,8 @@ impl Extents {
         // h_reserved1, h_idata_size, h_advise, h_algorithmtype (LZ4),
         // h_clusterbits (4 KiB), then Z_EROFS_VLE_LEGACY_HEADER_PADDING.
         map.extend_from_slice(&[0; MAP_HEADER as usize]);
-        let mut head = 0;
+        // The lclusters where the current extent starts and the next one.
+        let (mut head, mut next) = (0, 0);
         for lcluster in 0..lclusters {
             let (advise, offset, u) = match heads[lcluster] {
                 Some((offset, kind, block)) => {
@@ -129,9 +130,11 @@ impl Extents {
                     (kind, offset, block)
                 }
                 None => {
-                    let next = (lcluster..lclusters)
-                        .find(|&at| heads[at].is_some())
-                        .unwrap_or(lclusters);
+                    if next <= lcluster {
+                        next = (lcluster..lclusters)
+                            .find(|&at| heads[at].is_some())
+                            .unwrap_or(lclusters);
+                    }
                     let back = (lcluster - head) as u16;
                     let on = (next - lcluster) as u16;
                     debug_assert!(back < CBLKCNT, "windows are far shorter");
