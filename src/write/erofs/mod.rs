@@ -11,8 +11,10 @@
 //!   first, in walk order, each 32-byte aligned (its nid is its byte offset
 //!   / 32): the inode core, its inline xattrs, then either the tail of its
 //!   data (the last partial block, never crossing a block boundary, as the
-//!   kernel requires) or the block map of a chunk-based file.
-//! - then the data area: each inode's whole blocks, in the same order.
+//!   kernel requires), the block map of a chunk-based file, or the map
+//!   header and lcluster indexes of a compressed file.
+//! - then the data area: each inode's whole blocks (a compressed file's
+//!   one block per extent), in the same order.
 //! - the superblock is written last, once the UUID, a digest of
 //!   everything else, and its checksum over block 0 are known.
 //!
