@@ -13,14 +13,15 @@ use crate::assemble::{self, ImageConfig, ImageError, Images, files::Host, go_jso
 use crate::bootloader::Bootloader;
 use crate::config::{Config, Located};
 use crate::image::{
-    self, Policy, Progress, Reference, ResolvedImage, ResolvedImages, Resolver, Store, StoreGuard,
+    self, LayoutRequest, Policy, Progress, Reference, ResolvedImage, ResolvedImages,
+    ResolvedLayout, Resolver, Store, StoreGuard,
 };
 use crate::output::manifest::{
     FileName, HostFileRecord, ImageRecord, Manifest, OutputRecord, VERSION,
 };
 use crate::output::{self, Destination, Format, OutputError, atomic};
 use crate::tree::layer::Layer;
-use crate::tree::{Compression, Tree};
+use crate::tree::{Compression, Kind, Metadata, Tree};
 
 /// Everything a build needs besides the configuration.
 pub struct Request<'a> {
@@ -35,6 +36,10 @@ pub struct Request<'a> {
     pub disk_size: Option<u64>,
     /// How root filesystem images are written.
     pub root: output::RootOptions,
+    /// Store the kernel uncompressed, as LinuxKit's `--decompress-kernel`.
+    pub decompress_kernel: bool,
+    /// The SBOM to write into the root; `None` for none (`--no-sbom`).
+    pub sbom: Option<assemble::SbomOptions>,
     pub resolve: image::Options,
     pub progress: Arc<dyn Progress>,
     /// Reports each stage as it starts.
@@ -81,6 +86,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         references,
         boot_image,
         resolved,
+        layouts,
         cache_lock,
         store,
         resolver,
@@ -95,9 +101,11 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             (written.clone(), image.clone())
         })
         .collect();
+    let layouts: HashMap<String, ResolvedLayout> = layouts.into_iter().collect();
     let images = CachedImages {
         store: &store,
         images: &by_name,
+        layouts: &layouts,
     };
 
     let bootloader = match &boot_image {
@@ -142,6 +150,8 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
     let options = assemble::Options {
         mtime: request.source_date_epoch,
         host,
+        decompress_kernel: request.decompress_kernel,
+        sbom: request.sbom.clone(),
     };
     let root = assemble::assemble(config, &images, &options)?;
     // The last blob has been read: `cache rm` and `clean` may go on.
@@ -166,7 +176,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         version: VERSION,
         name: request.destination.name(),
         source_date_epoch: request.source_date_epoch,
-        images: image_records(&resolved),
+        images: image_records(&resolved, &layouts),
         outputs: staged
             .written()
             .into_iter()
@@ -191,6 +201,9 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
     Ok(manifest)
 }
 
+/// The `oci-layout` file of an OCI image layout.
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion": "1.0.0"}"#;
+
 /// The images of a build, resolved.
 struct Resolution {
     /// Every reference as written in the config (and the boot image), parsed.
@@ -198,6 +211,9 @@ struct Resolution {
     boot_image: Option<(String, Reference)>,
     /// Each distinct image once, in the order first named.
     resolved: Vec<ResolvedImage>,
+    /// The indexes copied whole into volumes of `format: oci`, by the
+    /// reference as written.
+    layouts: Vec<(String, ResolvedLayout)>,
     /// Keeps their blobs in the cache until the build has read them.
     cache_lock: StoreGuard,
     store: Store,
@@ -234,14 +250,23 @@ fn resolve(
     let unique: Vec<Reference> = dedup(references.iter().map(|(_, r)| r.clone()));
     let resolver = Resolver::new(store.clone(), request.resolve.clone())
         .with_progress(Arc::clone(&request.progress));
+    let layout_requests = layout_requests(config)?;
+    let requests: Vec<LayoutRequest> = layout_requests.iter().map(|(_, r)| r.clone()).collect();
     let ResolvedImages {
         images: resolved,
+        layouts,
         lock: cache_lock,
-    } = resolver.resolve(&unique)?;
+    } = resolver.resolve_with_layouts(&unique, &requests)?;
+    let layouts = layout_requests
+        .into_iter()
+        .map(|(written, _)| written)
+        .zip(layouts)
+        .collect();
     Ok(Resolution {
         references,
         boot_image,
         resolved,
+        layouts,
         cache_lock,
         store,
         resolver,
@@ -251,18 +276,37 @@ fn resolve(
 /// Resolves, without building, every image `config` names and the boot
 /// image if one is named: what a build with `request` would use now.
 pub fn lock(config: &Config, request: &Request<'_>) -> Result<Vec<ImageRecord>, BuildError> {
-    Ok(image_records(&resolve(config, request, true)?.resolved))
+    let resolution = resolve(config, request, true)?;
+    let layouts: HashMap<String, ResolvedLayout> = resolution.layouts.into_iter().collect();
+    Ok(image_records(&resolution.resolved, &layouts))
 }
 
-fn image_records(resolved: &[ResolvedImage]) -> Vec<ImageRecord> {
-    resolved
-        .iter()
-        .map(|image| ImageRecord {
-            reference: image.reference.to_string(),
-            resolved: image.pinned(),
-            platform: image.platform.to_string(),
-        })
-        .collect()
+/// The manifest's records of the images and of the indexes copied whole,
+/// whose platform is the ones kept (`all` when not filtered).
+fn image_records(
+    resolved: &[ResolvedImage],
+    layouts: &HashMap<String, ResolvedLayout>,
+) -> Vec<ImageRecord> {
+    let mut layouts: Vec<&ResolvedLayout> = layouts.values().collect();
+    layouts.sort_by_key(|layout| layout.pinned());
+    let images = resolved.iter().map(|image| ImageRecord {
+        reference: image.reference.to_string(),
+        resolved: image.pinned(),
+        platform: image.platform.to_string(),
+    });
+    let indexes = layouts.into_iter().map(|layout| ImageRecord {
+        reference: layout.reference.to_string(),
+        resolved: layout.pinned(),
+        platform: match &layout.platforms[..] {
+            [] => "all".to_owned(),
+            platforms => platforms
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        },
+    });
+    images.chain(indexes).collect()
 }
 
 /// The manifest's name for the output at `path`, whose last component a
@@ -307,7 +351,7 @@ fn references(config: &Config) -> Result<Vec<(String, Reference)>, BuildError> {
         });
     }
     written.extend(config.init.iter().cloned());
-    for volume in &config.volumes {
+    for volume in config.volumes.iter().filter(|v| !is_oci_volume(v)) {
         if let Some(image) = volume.image.as_ref().filter(|i| !i.is_empty()) {
             written.push(Located {
                 value: image.clone(),
@@ -338,6 +382,43 @@ fn references(config: &Config) -> Result<Vec<(String, Reference)>, BuildError> {
         .collect()
 }
 
+/// Whether a volume holds its image as an OCI image layout.
+fn is_oci_volume(volume: &crate::config::Volume) -> bool {
+    volume.format.as_deref() == Some("oci")
+}
+
+/// The volumes of `format: oci` that name an image, as layout requests
+/// with the reference as written.
+fn layout_requests(config: &Config) -> Result<Vec<(String, LayoutRequest)>, BuildError> {
+    config
+        .volumes
+        .iter()
+        .filter(|volume| is_oci_volume(volume))
+        .filter_map(|volume| {
+            let image = volume.image.as_ref().filter(|i| !i.is_empty())?;
+            let request = (|| {
+                Ok(LayoutRequest {
+                    reference: Reference::from_str(image)?,
+                    platforms: volume
+                        .platforms
+                        .iter()
+                        .flatten()
+                        .map(|p| p.parse())
+                        .collect::<Result<_, image::Error>>()?,
+                })
+            })();
+            Some(
+                request
+                    .map(|request| (image.clone(), request))
+                    .map_err(|source| BuildError::Reference {
+                        position: volume.position.clone(),
+                        source,
+                    }),
+            )
+        })
+        .collect()
+}
+
 fn dedup<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
     let mut unique = Vec::new();
     for item in items {
@@ -353,6 +434,7 @@ fn dedup<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
 struct CachedImages<'a> {
     store: &'a Store,
     images: &'a HashMap<String, ResolvedImage>,
+    layouts: &'a HashMap<String, ResolvedLayout>,
 }
 
 impl CachedImages<'_> {
@@ -390,5 +472,66 @@ impl Images for CachedImages<'_> {
             .apply(&mut tree, blob)?;
         }
         Ok(tree)
+    }
+
+    fn oci_layout(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError> {
+        let layout = self
+            .layouts
+            .get(reference)
+            .ok_or_else(|| format!("image index {reference} was not resolved"))?;
+        let mut tree = Tree::new(mtime);
+        let file = |tree: &mut Tree, path: &str, contents: &[u8]| -> Result<(), ImageError> {
+            let blob = tree.store_bytes(contents)?;
+            tree.insert(path, Kind::File(blob), Metadata::new(0o644, mtime))?;
+            Ok(())
+        };
+        file(&mut tree, "oci-layout", OCI_LAYOUT)?;
+        for dir in ["blobs", "blobs/sha256"] {
+            tree.insert(dir, Kind::directory(), Metadata::new(0o755, mtime))?;
+        }
+        for digest in layout.blobs.iter().chain([&layout.digest]) {
+            let reader = self.store.open_blob(digest)?;
+            let size = reader.size()?;
+            let blob = tree.store(reader, size)?;
+            tree.insert(
+                format!("blobs/sha256/{}", digest.hex()),
+                Kind::File(blob),
+                Metadata::new(0o644, mtime),
+            )?;
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": image::OCI_INDEX,
+            "manifests": [{
+                "mediaType": layout.media_type,
+                "size": self.store.open_blob(&layout.digest)?.size()?,
+                "digest": layout.digest.to_string(),
+                "annotations": {"org.opencontainers.image.ref.name": layout.reference.to_string()},
+            }],
+        });
+        file(&mut tree, "index.json", &serde_json::to_vec_pretty(&index)?)?;
+        Ok(tree)
+    }
+
+    fn spdx_documents(&self, reference: &str) -> Result<Vec<Vec<u8>>, ImageError> {
+        let image = self.get(reference)?;
+        image
+            .spdx_attestations
+            .iter()
+            .map(|digest| {
+                let statement: serde_json::Value =
+                    serde_json::from_slice(&self.store.read_blob(digest)?)
+                        .map_err(|e| format!("the in-toto statement {digest} is not JSON: {e}"))?;
+                if statement["predicateType"] != image::SPDX_DOCUMENT {
+                    return Err(format!(
+                        "the in-toto statement {digest} has predicate type {}, not {}",
+                        statement["predicateType"],
+                        image::SPDX_DOCUMENT
+                    )
+                    .into());
+                }
+                Ok(serde_json::to_vec(&statement["predicate"])?)
+            })
+            .collect()
     }
 }

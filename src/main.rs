@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use ossify::build;
 use ossify::cli::progress::{Downloads, Progress, Stages};
+use ossify::cli::remote_config;
 use ossify::cli::{
     BuildArgs, CacheCommand, Cli, Command, LockArgs, PullArgs, UsageError, ValidateArgs, VerifyArgs,
 };
@@ -91,9 +92,12 @@ fn end_cleanly_on_signals() -> std::io::Result<()> {
 fn read_sources(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Source>> {
     paths
         .iter()
-        .map(|path| {
-            Source::read(path)
-                .with_context(|| format!("cannot read config file {}", path.display()))
+        .map(|path| match remote_config::config_url(path) {
+            Some(url) => {
+                remote_config::fetch(url).with_context(|| format!("cannot fetch config file {url}"))
+            }
+            None => Source::read(path)
+                .with_context(|| format!("cannot read config file {}", path.display())),
         })
         .collect()
 }
@@ -145,6 +149,12 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
     let plan = args.plan()?;
     let loaded = load_configs(&args.configs, &progress)?;
+    if args.dry_run {
+        let yaml = serde_saphyr::to_string(&loaded.config)
+            .context("cannot print the configuration as YAML")?;
+        std::io::stdout().write_all(yaml.as_bytes())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Destination::Directory { dir, .. } = &plan.destination {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
@@ -160,6 +170,8 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         boot_image: args.boot_image.clone(),
         disk_size: plan.disk_size,
         root: plan.root,
+        decompress_kernel: args.decompress_kernel,
+        sbom: sbom_options(args, &progress),
         resolve,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,
@@ -174,6 +186,26 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The SBOM a build writes: LinuxKit's file, dated SOURCE_DATE_EPOCH
+/// unless `--sbom-current-time` asks for the clock.
+fn sbom_options(args: &BuildArgs, progress: &Progress) -> Option<ossify::assemble::SbomOptions> {
+    if args.no_sbom {
+        return None;
+    }
+    let created = if args.sbom_current_time {
+        progress.warn("--sbom-current-time dates the SBOM now: the outputs differ on every build");
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(args.source_date_epoch, |d| d.as_secs())
+    } else {
+        args.source_date_epoch
+    };
+    Some(ossify::assemble::SbomOptions {
+        path: args.sbom_output.clone(),
+        created,
+    })
 }
 
 fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
@@ -315,6 +347,8 @@ fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
         boot_image: args.boot_image.clone(),
         disk_size: None,
         root: Default::default(),
+        decompress_kernel: false,
+        sbom: None,
         resolve: args.images.resolve_options(args.network.policy())?,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,

@@ -69,6 +69,12 @@ impl Images for FakeImages {
         match reference.split(':').next().unwrap() {
             "test/kernel" => {
                 file(&mut tree, "kernel", b"KERNEL", 0o644);
+                file(
+                    &mut tree,
+                    "kernel.gz",
+                    &support::layout::gzip(b"KERNEL"),
+                    0o644,
+                );
                 file(&mut tree, "kernel.tar", &kernel_tar(), 0o644);
                 file(&mut tree, "ucode.cpio", b"UCODE", 0o644);
                 file(&mut tree, "other", b"ignored", 0o644);
@@ -79,6 +85,8 @@ impl Images for FakeImages {
                 file(&mut tree, "etc/hostname", b"builder\n", 0o644);
                 file(&mut tree, "etc/resolv.conf", b"nameserver 8.8.8.8\n", 0o644);
             }
+            "test/apk-base" => file(&mut tree, "lib/apk/db/installed", b"P:musl\n", 0o644),
+            "test/apk-tools" => file(&mut tree, "lib/apk/db/installed", b"P:curl\n", 0o644),
             "test/hello" | "test/labelled" => {
                 file(&mut tree, "bin/busybox", b"BUSYBOX", 0o755);
                 file(&mut tree, "etc/hosts", b"10.0.0.1 build\n", 0o600);
@@ -87,6 +95,22 @@ impl Images for FakeImages {
             other => return Err(format!("image {other} not found").into()),
         }
         Ok(tree)
+    }
+
+    fn oci_layout(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError> {
+        Err(format!("no index {reference} in the fake images (asked at {mtime})").into())
+    }
+
+    fn spdx_documents(&self, reference: &str) -> Result<Vec<Vec<u8>>, ImageError> {
+        if !reference.starts_with("test/hello") {
+            return Ok(Vec::new());
+        }
+        let document = serde_json::json!({
+            "spdxVersion": "SPDX-2.3",
+            "packages": [{"name": "busybox", "SPDXID": "SPDXRef-busybox", "versionInfo": "1.36"}],
+            "files": [{"fileName": "/bin/busybox", "SPDXID": "SPDXRef-File-busybox"}],
+        });
+        Ok(vec![serde_json::to_vec(&document).unwrap()])
     }
 }
 
@@ -129,6 +153,14 @@ files:
 "#;
 
 fn assemble(text: &str) -> Result<Tree, assemble::Error> {
+    assemble_with(text, false, None)
+}
+
+fn assemble_with(
+    text: &str,
+    decompress_kernel: bool,
+    sbom: Option<assemble::SbomOptions>,
+) -> Result<Tree, assemble::Error> {
     let source = Source {
         path: "test.yml".into(),
         text: text.to_owned(),
@@ -143,8 +175,128 @@ fn assemble(text: &str) -> Result<Tree, assemble::Error> {
     assemble::assemble(
         &config,
         &FakeImages,
-        &assemble::Options { mtime: EPOCH, host },
+        &assemble::Options {
+            mtime: EPOCH,
+            host,
+            decompress_kernel,
+            sbom,
+        },
     )
+}
+
+/// Binds and bind mounts that name a volume point at its `merged/`
+/// directory in the container's config.json; absolute sources stay.
+#[test]
+fn binds_of_volumes_point_at_the_volume_overlay() {
+    let tree = assemble(
+        "services:\n  - name: web\n    image: test/hello:1\n    \
+         binds: [\"data:/data:ro\", \"/etc/hosts:/etc/hosts\"]\n    \
+         mounts: [{type: bind, source: data, destination: /m, options: [rbind]}]\n  \
+         - name: more\n    image: test/hello:1\n    binds.add: [\"data:/more\"]\n\
+         volumes:\n  - name: data\n",
+    )
+    .unwrap();
+    let config_json = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&read(
+            &tree,
+            &format!("containers/services/{name}/config.json"),
+        ))
+        .unwrap()
+    };
+    let (web, more) = (config_json("web"), config_json("more"));
+    let source = |destination: &str| {
+        let config = if destination == "/more" { &more } else { &web };
+        config["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == destination)
+            .unwrap_or_else(|| panic!("no mount at {destination}: {config}"))["source"]
+            .clone()
+    };
+    for destination in ["/data", "/more", "/m"] {
+        assert_eq!(source(destination), "/containers/volumes/data/merged");
+    }
+    assert_eq!(source("/etc/hosts"), "/etc/hosts");
+    assert!(tree.lookup("containers/volumes/data/merged").is_some());
+}
+
+/// The SBOM merges attested documents (paths moved below where the image
+/// is placed) and the package databases of images without one; it is
+/// written once, where `--sbom-output` says.
+#[test]
+fn the_sbom_lists_attested_and_database_packages_where_they_are_placed() {
+    let sbom = assemble::SbomOptions {
+        path: "/var/sbom.json".to_owned(),
+        created: EPOCH,
+    };
+    let tree = assemble_with(
+        "init:\n  - test/apk-base:1\nonboot:\n  - name: hello\n    image: test/hello:1\n    \
+         readonly: true\n  - name: again\n    image: test/hello:1\n",
+        false,
+        Some(sbom),
+    )
+    .unwrap();
+    assert!(tree.lookup("sbom.spdx.json").is_none());
+    let document: serde_json::Value =
+        serde_json::from_slice(&read(&tree, "var/sbom.json")).unwrap();
+    let packages: Vec<(&str, &str)> = document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["externalRefs"][0]["referenceLocator"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        packages,
+        [("musl", "pkg:apk/alpine/musl"), ("busybox", "")],
+        "the database's package, then the attested one, once for the shared image"
+    );
+    assert_eq!(
+        document["files"][0]["fileName"],
+        "containers/onboot/000-hello/rootfs/bin/busybox"
+    );
+    assert_eq!(metadata(&tree, "var/sbom.json").mode, 0o644);
+    let without = assemble("init:\n  - test/apk-base:1\n").unwrap();
+    assert!(without.lookup("sbom.spdx.json").is_none());
+}
+
+/// apk's databases of several init images are joined, not overwritten.
+#[test]
+fn init_images_apk_databases_are_joined() {
+    let tree =
+        assemble("init:\n  - test/apk-base:1\n  - test/init:1\n  - test/apk-tools:1\n").unwrap();
+    assert_eq!(
+        read(&tree, "lib/apk/db/installed"),
+        b"P:musl\n\n\nP:curl\n\n\n"
+    );
+}
+
+#[test]
+fn decompress_kernel_stores_the_kernel_uncompressed_or_says_why_not() {
+    let config = |binary: &str| {
+        format!("kernel:\n  image: test/kernel:1\n  binary: {binary}\n  tar: none\n")
+    };
+    let tree = assemble_with(&config("kernel.gz"), true, None).unwrap();
+    assert_eq!(read(&tree, "boot/kernel"), b"KERNEL");
+    let kept = assemble_with(&config("kernel.gz"), false, None).unwrap();
+    assert_eq!(read(&kept, "boot/kernel"), support::layout::gzip(b"KERNEL"));
+    let error = format!(
+        "{:#}",
+        anyhow::Error::from(assemble_with(&config("kernel"), true, None).unwrap_err())
+    );
+    assert!(
+        error.contains("test/kernel:1")
+            && error.contains("--decompress-kernel: cannot decompress `kernel`")
+            && error.contains("neither gzip nor an x86 bzImage"),
+        "{error}"
+    );
 }
 
 fn read(tree: &Tree, path: &str) -> Vec<u8> {

@@ -41,6 +41,8 @@ fn built() -> &'static Path {
             "raw-efi",
             "qcow2-bios",
             "qcow2-efi",
+            "aws",
+            "gcp",
         ] {
             args.extend(["-f", format]);
         }
@@ -250,6 +252,45 @@ fn qcow2_efi_boots_under_ovmf_from_the_qcow2_file() {
 #[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
 fn qcow2_bios_boots_under_seabios_from_the_qcow2_file() {
     boots("qcow2-bios", &["-drive", &drive("hello.qcow2", "qcow2")]);
+}
+
+#[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
+fn aws_is_a_one_gib_raw_disk_that_boots_under_seabios() {
+    let size = std::fs::metadata(file("hello.raw")).unwrap().len();
+    assert_eq!(size, 1 << 30, "LinuxKit's default -size");
+    boots("aws", &["-drive", &drive("hello.raw", "raw")]);
+}
+
+/// gcp is what Compute Engine imports: a gzip'd GNU tar whose one file is
+/// `disk.raw`, a whole number of GiB; that disk boots under SeaBIOS.
+#[test]
+#[ignore = "heavy: needs QEMU, OVMF and Debian packages (scripts/test.sh)"]
+fn gcp_holds_a_disk_raw_that_boots_under_seabios() {
+    let listing = std::process::Command::new("tar")
+        .args(["-tvzf", &file("hello.img.tar.gz")])
+        .output()
+        .expect("GNU tar runs");
+    assert!(listing.status.success(), "{listing:?}");
+    let listing = String::from_utf8(listing.stdout).unwrap();
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 1, "{listing}");
+    assert!(lines[0].ends_with(" disk.raw"), "{listing}");
+    let gz = std::fs::File::open(file("hello.img.tar.gz")).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz));
+    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
+    assert!(entry.header().as_gnu().is_some(), "a GNU (oldgnu) header");
+    assert_eq!(entry.header().size().unwrap() % (1 << 30), 0, "whole GiB");
+    let disk = built().join("gcp-disk.raw");
+    let mut out = std::fs::File::create(&disk).unwrap();
+    std::io::copy(&mut entry, &mut out).unwrap();
+    boots(
+        "gcp's disk.raw",
+        &[
+            "-drive",
+            &format!("file={},format=raw,snapshot=on", disk.display()),
+        ],
+    );
 }
 
 /// Bytes no compressor can shrink, from a fixed xorshift sequence, so the

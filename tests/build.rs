@@ -332,7 +332,7 @@ fn builds_are_reproducible_across_environments() {
         let (cache, config) = setup(dir);
         let out = dir.join("out");
         let script = format!(
-            "umask {umask}; exec \"$0\" build --offline --cache-dir {} --dir {} -f tar -f kernel+initrd -f tar-kernel-initrd -f kernel+squashfs -f kernel+erofs -f ext4 --json {}",
+            "umask {umask}; exec \"$0\" build --offline --cache-dir {} --dir {} -f tar -f docker -f kernel+initrd -f tar-kernel-initrd -f kernel+squashfs -f kernel+erofs -f ext4 --json {}",
             cache.display(),
             out.display(),
             config.display()
@@ -574,6 +574,70 @@ fn dash_o_dash_streams_the_tar_to_stdout() {
         .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
         .collect();
     assert!(paths.iter().any(|p| p == "boot/kernel"), "{paths:?}");
+}
+
+/// `docker` is the root tar with LinuxKit's Dockerfile after it, written to
+/// a file or streamed.
+#[test]
+fn docker_is_the_root_tar_followed_by_linuxkits_dockerfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config) = setup(dir.path());
+    let out = dir.path().join("out");
+    let built = support::build_offline(
+        dir.path(),
+        &cache,
+        &out,
+        &["-f", "tar", "-f", "docker"],
+        &[&config],
+    );
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let entries = |bytes: &[u8]| -> Vec<(String, Vec<u8>)> {
+        tar::Archive::new(bytes)
+            .entries()
+            .unwrap()
+            .map(|entry| {
+                let mut entry = entry.unwrap();
+                let path = entry.path().unwrap().to_string_lossy().into_owned();
+                let mut contents = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut contents).unwrap();
+                (path, contents)
+            })
+            .collect()
+    };
+    let tar = entries(&std::fs::read(out.join("e2e.tar")).unwrap());
+    let docker_bytes = std::fs::read(out.join("e2e.docker")).unwrap();
+    let mut docker = entries(&docker_bytes);
+    let (path, dockerfile) = docker.pop().unwrap();
+    assert_eq!(path, "Dockerfile");
+    assert_eq!(
+        String::from_utf8(dockerfile).unwrap(),
+        "\nFROM scratch\n\nCOPY . ./\n\nENTRYPOINT [\"/bin/rc.init\"]\n"
+    );
+    assert_eq!(docker, tar, "the root, as the tar format holds it");
+    let streamed = support::ossify_in(
+        dir.path(),
+        &[
+            "build",
+            "--offline",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "-f",
+            "docker",
+            "-o",
+            "-",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        streamed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&streamed.stderr)
+    );
+    assert_eq!(streamed.stdout, docker_bytes);
 }
 
 #[test]

@@ -650,3 +650,41 @@ fn import_refuses_docker_save_paths_outside_the_layout() {
         "manifest.json names \"../../../etc/hostname\", which is not a path inside the layout",
     );
 }
+
+/// LinuxKit's `$LINUXKIT_CACHE` names the cache when no flag does; the
+/// flag wins over it.
+#[test]
+fn linuxkit_cache_names_the_cache_unless_a_flag_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, config, _) = cache_with_image(dir.path());
+    let build = |cache_flag: Option<&Path>, variable: &Path| {
+        let mut command = ossify();
+        command
+            .args(["build", "--offline", "-f", "tar", "--dir"])
+            .arg(dir.path().join("out"))
+            .env("HOME", dir.path())
+            .env_remove("XDG_CACHE_HOME")
+            .env("LINUXKIT_CACHE", variable)
+            .current_dir(dir.path());
+        if let Some(cache) = cache_flag {
+            command.arg("--cache").arg(cache);
+        }
+        command.arg(&config).output().unwrap()
+    };
+    let from_variable = build(None, &cache);
+    assert!(
+        from_variable.status.success(),
+        "{}",
+        text(&from_variable.stderr)
+    );
+    let elsewhere = dir.path().join("elsewhere");
+    let flag_wins = build(Some(&cache), &elsewhere);
+    assert!(flag_wins.status.success(), "{}", text(&flag_wins.stderr));
+    let missing = build(None, &elsewhere);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains(IMAGE),
+        "{}",
+        text(&missing.stderr)
+    );
+}

@@ -148,3 +148,53 @@ fn a_config_file_may_hold_up_to_16_mib() {
         Err(config::ReadError::TooLarge)
     ));
 }
+
+/// A bind source that is not an absolute path names a volume: it must be
+/// declared (in any of the merged files), and a read-only volume must be
+/// bound read-only, as LinuxKit's build requires.
+#[test]
+fn binds_of_volumes_must_name_declared_volumes_and_respect_readonly() {
+    let config = |binds: &str, mounts: &str| {
+        format!(
+            "services:\n  - name: web\n    image: nginx:1\n    binds: [{binds}]\n    mounts: [{mounts}]\n\
+             volumes:\n  - name: data\n  - name: certs\n    readonly: true\n"
+        )
+    };
+    let fine = config(
+        "\"data:/data\", \"certs:/certs:ro\", \"/etc/resolv.conf:/etc/resolv.conf\"",
+        "{type: bind, source: certs, destination: /c, options: [rbind, ro]}",
+    );
+    load_text(&fine).unwrap_or_else(|p| panic!("{p}"));
+    for (binds, mounts, says) in [
+        (
+            "\"logs:/logs\"",
+            "",
+            "bind `logs:/logs` names no volume `logs`",
+        ),
+        (
+            "\"certs:/certs\"",
+            "",
+            "bind `certs:/certs` writes into volume `certs`",
+        ),
+        ("\"certs:/certs:rw\"", "", "writes into volume `certs`"),
+        (
+            "",
+            "{type: bind, source: certs, destination: /c, options: [rw, ro]}",
+            "mount of `certs` at `/c` writes into volume `certs`",
+        ),
+        (
+            "",
+            "{type: bind, source: cache, destination: /c}",
+            "names no volume `cache`",
+        ),
+    ] {
+        let problems = load_text(&config(binds, mounts)).unwrap_err();
+        assert_eq!(problems.0.len(), 1, "{problems}");
+        let text = problems.to_string();
+        assert!(
+            text.starts_with("inline.yml:2:5: services[0] (web): "),
+            "{text}"
+        );
+        assert!(text.contains(says), "{text}");
+    }
+}

@@ -259,7 +259,7 @@ proptest! {
             apply(&mut tree, Compression::None, &layer_tar(entries));
             invariants::check_tree(&tree);
         }
-        let archive = ossify::write::tar::write(&tree, Vec::new(), MTIME).unwrap();
+        let archive = ossify::write::tar::write(&tree, Vec::new(), MTIME, &[]).unwrap();
         invariants::check_tar(&archive);
     }
 
@@ -294,7 +294,7 @@ proptest! {
         entries in prop::collection::vec((ordinary_path(), tree_entry(), metadata()), 0..16)
     ) {
         let tree = build_tree(&entries);
-        let archive = ossify::write::tar::write(&tree, Vec::new(), MTIME).unwrap();
+        let archive = ossify::write::tar::write(&tree, Vec::new(), MTIME, &[]).unwrap();
         let mut read_back = Tree::new(MTIME);
         let applied = Layer {
             digest: "sha256:round-trip",

@@ -98,7 +98,7 @@ fn sample_tree(with_devices: bool) -> Tree {
 }
 
 fn tar_bytes(tree: &Tree, epoch: u64) -> Vec<u8> {
-    write::tar::write(tree, Vec::new(), epoch).unwrap()
+    write::tar::write(tree, Vec::new(), epoch, &[]).unwrap()
 }
 
 fn cpio_bytes(tree: &Tree, epoch: u64) -> Vec<u8> {

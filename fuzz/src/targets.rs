@@ -110,7 +110,7 @@ fn apply(tree: &mut Tree, compression: Compression, input: &[u8]) {
     // be well formed (the build drops it, but nothing may break first).
     let _ = layer.apply(tree, input);
     check_tree(tree);
-    let archive = ossify::write::tar::write(tree, Vec::new(), MTIME)
+    let archive = ossify::write::tar::write(tree, Vec::new(), MTIME, &[])
         .expect("a well-formed tree without sockets writes as tar");
     check_tar(&archive);
 }

@@ -3,11 +3,13 @@
 //!
 //! The order is LinuxKit's: kernel, init images, volumes, onboot,
 //! onshutdown and service containers, files; later entries win where paths
-//! meet. [`kernel`] places the kernel, [`image_fs`] adjusts each image's
+//! meet, except apk's database, whose copies in init images are joined
+//! ([`apk`]). [`kernel`] places the kernel, [`image_fs`] adjusts each image's
 //! filesystem, [`runtime_config`] writes each container's `config.json` and
 //! `runtime.json` ([`oci`] is their shape, [`go_json`] their bytes), [`ids`]
 //! numbers named users and groups, [`files`] writes the `files:` section.
 
+pub mod apk;
 pub mod files;
 pub mod go_json;
 pub mod ids;
@@ -15,6 +17,7 @@ pub mod image_fs;
 pub mod kernel;
 pub mod oci;
 pub mod runtime_config;
+pub mod sbom;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -37,6 +40,13 @@ pub trait Images {
     /// The filesystem of `reference`, every layer applied, in a new tree
     /// whose generated entries are dated `mtime`.
     fn filesystem(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError>;
+    /// The image index `reference` as an OCI image layout (`oci-layout`,
+    /// `index.json`, `blobs/`), for a volume of `format: oci`; entries
+    /// dated `mtime`.
+    fn oci_layout(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError>;
+    /// The SPDX documents (JSON) attested for `reference`; none when it
+    /// came without.
+    fn spdx_documents(&self, reference: &str) -> Result<Vec<Vec<u8>>, ImageError>;
 }
 
 /// Why an image could not be had; its message and its causes are shown.
@@ -59,6 +69,10 @@ pub enum Failure {
     Image(ImageError),
     #[error(transparent)]
     RuntimeConfig(#[from] runtime_config::Error),
+    #[error(
+        "cannot merge the image's SBOM attestation (build with --no-sbom to leave the SBOM out)"
+    )]
+    Sbom(#[source] sbom::SbomError),
     #[error(transparent)]
     Source(#[from] files::SourceError),
     #[error(transparent)]
@@ -108,6 +122,19 @@ pub struct Options<'a> {
     /// SOURCE_DATE_EPOCH: the date of every generated entry.
     pub mtime: u64,
     pub host: files::Host<'a>,
+    /// Store the kernel uncompressed (`--decompress-kernel`).
+    pub decompress_kernel: bool,
+    /// Where to write the SBOM and what date it bears; `None` for none.
+    pub sbom: Option<SbomOptions>,
+}
+
+/// The SBOM written into the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbomOptions {
+    /// Its path in the root, LinuxKit's `sbom.spdx.json` by default.
+    pub path: String,
+    /// Its creation date, seconds since 1970.
+    pub created: u64,
 }
 
 /// Builds the root filesystem of `config`, as LinuxKit's build tar holds
@@ -128,9 +155,15 @@ pub fn assemble(
         let image = images
             .filesystem(reference, mtime)
             .map_err(|e| place.fail(Failure::Image(e)))?;
-        kernel::place(&mut root, &image, kernel, mtime).map_err(|e| place.fail(e))?;
+        kernel::place(&mut root, &image, kernel, mtime, options.decompress_kernel)
+            .map_err(|e| place.fail(e))?;
     }
 
+    let mut placed = Placed {
+        roots: HashMap::new(),
+        sbom: options.sbom.as_ref().map(|_| sbom::Sbom::default()),
+    };
+    let mut apk_databases = apk::InstalledDatabases::default();
     for (index, reference) in config.init.iter().enumerate() {
         let place = place(
             &format!("init[{index}]"),
@@ -141,8 +174,14 @@ pub fn assemble(
             .filesystem(reference, mtime)
             .map_err(|e| place.fail(Failure::Image(e)))?;
         image_fs::adjust(&mut image, Placement::Root, mtime).map_err(|e| place.fail(e))?;
+        apk_databases.collect(&image).map_err(|e| place.fail(e))?;
+        record_sbom(placed.sbom.as_mut(), images, reference, "", &image)
+            .map_err(|e| place.fail(e))?;
         root.merge("", image).map_err(|e| place.fail(e.into()))?;
     }
+    apk_databases
+        .write_union(&mut root, mtime)
+        .map_err(|e| place("init", None, None).fail(e))?;
 
     for (index, volume) in config.volumes.iter().enumerate() {
         let place = place(
@@ -150,10 +189,10 @@ pub fn assemble(
             Some(&volume.position),
             volume.image.as_deref(),
         );
-        place_volume(&mut root, volume, images, mtime).map_err(|e| place.fail(e))?;
+        place_volume(&mut root, volume, images, placed.sbom.as_mut(), mtime)
+            .map_err(|e| place.fail(e))?;
     }
 
-    let mut placed: HashMap<String, String> = HashMap::new();
     for (section, containers) in [
         ("onboot", &config.onboot),
         ("onshutdown", &config.onshutdown),
@@ -193,7 +232,35 @@ pub fn assemble(
             .fail(failure)
         },
     )?;
+    if let (Some(sbom), Some(sbom_options)) = (placed.sbom, &options.sbom) {
+        let path = sbom_options.path.trim_start_matches('/');
+        insert_file(&mut root, path, &sbom.to_json(sbom_options.created), mtime)
+            .map_err(|e| place("the SBOM", None, None).fail(e))?;
+    }
     Ok(root)
+}
+
+/// Adds the image `reference`, placed at `prefix` as `image`, to the SBOM:
+/// its attested SPDX documents, else what its package databases list.
+fn record_sbom(
+    sbom: Option<&mut sbom::Sbom>,
+    images: &dyn Images,
+    reference: &str,
+    prefix: &str,
+    image: &Tree,
+) -> Result<(), Failure> {
+    let Some(sbom) = sbom else {
+        return Ok(());
+    };
+    let documents = images.spdx_documents(reference).map_err(Failure::Image)?;
+    if documents.is_empty() {
+        sbom.add_package_databases(prefix, image);
+    }
+    for document in documents {
+        sbom.add_document(prefix, &document)
+            .map_err(Failure::Sbom)?;
+    }
+    Ok(())
 }
 
 fn place(entry: &str, position: Option<&Position>, image: Option<&str>) -> Place {
@@ -213,6 +280,14 @@ impl Place {
     }
 }
 
+/// The images placed so far: where each image's root went, for later
+/// containers of the same image to share, and the SBOM listing them when
+/// one is written.
+struct Placed {
+    roots: HashMap<String, String>,
+    sbom: Option<sbom::Sbom>,
+}
+
 /// A container's bundle: `config.json`, `runtime.json`, and its image in
 /// `rootfs/` (readonly) or in `lower/` under an overlay with `tmp/` and an
 /// empty `rootfs/`. An image already placed for an earlier container is
@@ -223,23 +298,36 @@ fn place_container(
     path: &str,
     ids: &IdMap,
     images: &dyn Images,
-    placed: &mut HashMap<String, String>,
+    placed: &mut Placed,
     mtime: u64,
 ) -> Result<(), Failure> {
     let image_config = images.config(&container.image).map_err(Failure::Image)?;
-    let shared_root = placed.get(&container.image).cloned();
+    let shared_root = placed.roots.get(&container.image).cloned();
     let location = BundleLocation {
         path,
         shared_root: shared_root.as_deref(),
     };
-    let bundle = runtime_config::runtime_config(container, &image_config, ids, location)?;
+    let container = Image {
+        settings: container.settings.with_volume_paths(),
+        ..container.value.clone()
+    };
+    let bundle = runtime_config::runtime_config(&container, &image_config, ids, location)?;
     if shared_root.is_none() {
         let mut image = images
             .filesystem(&container.image, mtime)
             .map_err(Failure::Image)?;
         image_fs::adjust(&mut image, Placement::Container, mtime)?;
+        record_sbom(
+            placed.sbom.as_mut(),
+            images,
+            &container.image,
+            &bundle.image_root,
+            &image,
+        )?;
         root.merge(&bundle.image_root, image)?;
-        placed.insert(container.image.clone(), bundle.image_root.clone());
+        placed
+            .roots
+            .insert(container.image.clone(), bundle.image_root.clone());
     }
     insert_file(
         root,
@@ -275,21 +363,30 @@ fn place_volume(
     root: &mut Tree,
     volume: &Located<crate::config::Volume>,
     images: &dyn Images,
+    sbom: Option<&mut sbom::Sbom>,
     mtime: u64,
 ) -> Result<(), Failure> {
     let base = format!("containers/volumes/{}", volume.name);
-    if volume.format.as_deref() == Some("oci") {
-        return Err(Failure::Unsupported(
-            "volumes of `format: oci` are not supported yet; use `format: filesystem`".into(),
-        ));
-    }
     let lower = format!("{base}/lower");
+    let oci = volume.format.as_deref() == Some("oci");
     match volume.image.as_deref().filter(|i| !i.is_empty()) {
+        Some(reference) if oci => {
+            let layout = images
+                .oci_layout(reference, mtime)
+                .map_err(Failure::Image)?;
+            root.merge(&lower, layout)?;
+        }
+        None if oci => {
+            return Err(Failure::Invalid(
+                "a volume of `format: oci` needs an `image:` to copy".into(),
+            ));
+        }
         Some(reference) => {
             let mut image = images
                 .filesystem(reference, mtime)
                 .map_err(Failure::Image)?;
             image_fs::adjust(&mut image, Placement::Root, mtime)?;
+            record_sbom(sbom, images, reference, &lower, &image)?;
             root.merge(&lower, image)?;
         }
         None => {

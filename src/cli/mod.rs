@@ -7,6 +7,7 @@
 mod linuxkit;
 mod plan;
 pub mod progress;
+pub mod remote_config;
 
 use std::path::PathBuf;
 
@@ -96,9 +97,10 @@ pub struct VerifyArgs {
 pub struct BuildArgs {
     /// Output format; repeat or comma-separate for several. Default:
     /// kernel+initrd, or tar when -o is given. Written: kernel+initrd, tar,
-    /// tar-kernel-initrd, kernel+squashfs, kernel+erofs, kernel+iso, uki, iso-bios,
-    /// iso-efi, iso-efi-initrd, iso, raw-bios, raw-efi, qcow2-bios,
-    /// qcow2-efi, vhd, dynamic-vhd, vmdk, squashfs, erofs, ext4.
+    /// docker, tar-kernel-initrd, kernel+squashfs, kernel+erofs, kernel+iso,
+    /// uki, iso-bios, iso-efi, iso-efi-initrd, iso, raw-bios, raw-efi,
+    /// qcow2-bios, qcow2-efi, vhd, dynamic-vhd, vmdk, aws, gcp, squashfs,
+    /// erofs, ext4.
     #[arg(short = 'f', long = "format", value_name = "FORMAT")]
     pub formats: Vec<String>,
 
@@ -156,9 +158,39 @@ pub struct BuildArgs {
     #[arg(long, value_name = "NAME", default_value = "none")]
     pub erofs_compression: crate::write::erofs::Compression,
 
-    /// Accepted for LinuxKit compatibility; ossify writes no SBOM yet.
+    /// Leave out the SBOM: by default the root holds an SPDX 2.3 document
+    /// merged from the images' SBOM attestations and package databases.
     #[arg(long)]
     pub no_sbom: bool,
+
+    /// The SBOM's path in the root.
+    #[arg(long, value_name = "NAME", default_value = crate::assemble::sbom::DEFAULT_FILE_NAME)]
+    pub sbom_output: String,
+
+    /// Date the SBOM now instead of SOURCE_DATE_EPOCH, as LinuxKit's flag
+    /// does; every build then differs.
+    #[arg(long)]
+    pub sbom_current_time: bool,
+
+    /// Store the kernel uncompressed: a gzip kernel, or an x86 bzImage
+    /// whose payload is gzip, as LinuxKit's --decompress-kernel.
+    #[arg(long)]
+    pub decompress_kernel: bool,
+
+    /// Print the merged configuration as YAML on stdout and stop, as
+    /// LinuxKit's --dry-run; reads no image and needs no cache.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// LinuxKit's reuse of a previous build's tar. Refused: ossify reads
+    /// unchanged images from its cache, so a rebuild needs no input tar.
+    #[arg(long, value_name = "TAR")]
+    pub input_tar: Option<PathBuf>,
+
+    /// LinuxKit's image lookup in a Docker daemon. Refused: ossify uses no
+    /// Docker daemon; `ossify cache import` takes a `docker save` tar.
+    #[arg(long)]
+    pub docker: bool,
 
     /// Print one JSON result object (the build manifest) on stdout.
     #[arg(long)]
@@ -201,7 +233,7 @@ pub struct ImageArgs {
 
     /// Also trust the CA certificates in FILE (PEM); repeatable.
     /// $SSL_CERT_FILE is honoured too.
-    #[arg(long = "ca-cert", value_name = "FILE")]
+    #[arg(long = "ca-cert", visible_alias = "cert-file", value_name = "FILE")]
     pub ca_certs: Vec<PathBuf>,
 
     /// A download that receives less than 1 KiB in SECONDS has stalled:
@@ -242,9 +274,14 @@ impl NetworkArgs {
 /// The image cache to use.
 #[derive(Debug, Args, PartialEq, Eq, Clone, Default)]
 pub struct CacheArgs {
-    /// Image cache, an OCI image layout directory.
-    /// Default: $XDG_CACHE_HOME/ossify, else ~/.cache/ossify.
-    #[arg(long = "cache-dir", visible_alias = "cache", value_name = "DIR")]
+    /// Image cache, an OCI image layout directory. Default:
+    /// $LINUXKIT_CACHE, else $XDG_CACHE_HOME/ossify, else ~/.cache/ossify.
+    #[arg(
+        long = "cache-dir",
+        visible_alias = "cache",
+        value_name = "DIR",
+        env = "LINUXKIT_CACHE"
+    )]
     pub cache_dir: Option<PathBuf>,
 }
 

@@ -29,6 +29,22 @@ impl BuildArgs {
     /// with `-o`; formats may be comma-separated; the name defaults to the
     /// last config file's stem, `moby` for stdin.
     pub fn plan(&self) -> Result<BuildPlan, UsageError> {
+        if self.docker {
+            return Err(UsageError(
+                "--docker: ossify uses no Docker daemon; it pulls images from registries into \
+                 its own cache. For an image that exists only in Docker, run `docker save IMAGE \
+                 -o image.tar` and `ossify cache import image.tar`, then build without --docker"
+                    .into(),
+            ));
+        }
+        if let Some(tar) = &self.input_tar {
+            return Err(UsageError(format!(
+                "--input-tar {}: not supported. ossify reads unchanged images from its cache \
+                 (--cache-dir) and writes the same bytes from the same inputs, so a rebuild \
+                 needs no previous build's tar; drop --input-tar",
+                tar.display()
+            )));
+        }
         let mut formats = Vec::new();
         for name in self.formats.iter().flat_map(|f| f.split(',')) {
             let format: Format = name
@@ -122,12 +138,13 @@ impl BuildArgs {
 /// small enough that no disk arithmetic can overflow.
 const MAX_SIZE: u64 = 16 << 40;
 
-/// A disk size as LinuxKit's `-size` takes it: a number with a K, M, G or T
-/// suffix (powers of 1024; `MB`, `MiB` alike), a bare number meaning MiB.
+/// A disk size as LinuxKit's `-size` takes it (util.go, `getDiskSizeMB`): a
+/// bare number means GiB, `NM` MiB and `NG` GiB; ossify also takes K and T,
+/// and `MB`, `MiB` alike (all powers of 1024).
 pub fn parse_size(text: &str) -> Result<u64, UsageError> {
     let invalid = || {
         UsageError(format!(
-            "--size {text}: expected a size from 1K to 16T, such as 512M, 1G or 1024 (MiB)"
+            "--size {text}: expected a size from 1K to 16T, such as 512M, 1G or 2 (GiB, as in LinuxKit)"
         ))
     };
     let digits = text.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -138,7 +155,7 @@ pub fn parse_size(text: &str) -> Result<u64, UsageError> {
         .trim_end_matches('B')
         .trim_end_matches('I')
     {
-        "" if unit.is_empty() => 20,
+        "" if unit.is_empty() => 30,
         "" => 0,
         "K" => 10,
         "M" => 20,
@@ -180,7 +197,8 @@ mod tests {
 
     #[test]
     fn sizes_parse_as_linuxkit_takes_them() {
-        assert_eq!(parse_size("1024").unwrap(), 1 << 30);
+        assert_eq!(parse_size("2").unwrap(), 2 << 30);
+        assert_eq!(parse_size("1024M").unwrap(), 1 << 30);
         assert_eq!(parse_size("512M").unwrap(), 512 << 20);
         assert_eq!(parse_size("1G").unwrap(), 1 << 30);
         assert_eq!(parse_size("8GiB").unwrap(), 8 << 30);

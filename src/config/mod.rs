@@ -11,6 +11,7 @@ mod model;
 mod problem;
 pub mod rules;
 mod schema;
+mod volumes;
 mod yaml;
 
 use std::collections::BTreeMap;
@@ -112,6 +113,13 @@ pub fn load(sources: &[Source]) -> Result<Loaded, Problems> {
     }
     check_unique_names(&mut checker, "services", &config.services, |i| &i.name);
     check_unique_names(&mut checker, "volumes", &config.volumes, |v| &v.name);
+    for (section, containers) in [
+        ("onboot", &config.onboot),
+        ("onshutdown", &config.onshutdown),
+        ("services", &config.services),
+    ] {
+        volumes::check_binds(&mut checker, section, containers, &config.volumes);
+    }
     for file in &config.files {
         check_file(&mut checker, file);
     }

@@ -22,11 +22,13 @@ mod transport;
 pub use digest::Digest;
 pub use error::{Error, FetchError, Oversize};
 pub use limit::MAX_DOCUMENT;
+pub use manifest::OCI_INDEX;
 pub use mirror::Mirror;
 pub use platform::Platform;
 pub use reference::Reference;
 pub use resolve::{
-    Compression, Layer, NoProgress, Options, Policy, Progress, ResolvedImage, ResolvedImages,
-    Resolver,
+    Compression, Layer, LayoutRequest, NoProgress, Options, Policy, Progress, ResolvedImage,
+    ResolvedImages, ResolvedLayout, Resolver, SPDX_DOCUMENT,
 };
 pub use store::{BlobReader, BlobState, CachedImage, Store, StoreGuard};
+pub use transport::Transport;

@@ -11,7 +11,7 @@ use oci_spec::image::{Descriptor, ImageConfiguration};
 use tokio::sync::Semaphore;
 
 use super::limit::Limit;
-use super::manifest::{Document, descriptor, descriptor_digest};
+use super::manifest::{DOCKER_MANIFEST, Document, OCI_MANIFEST, descriptor, descriptor_digest};
 use super::registry::{Registry, Remote};
 use super::store::{BlobState, Store, StoreGuard};
 use super::transport::Transport;
@@ -119,15 +119,53 @@ pub struct ResolvedImage {
     pub config: ImageConfiguration,
     /// Bottom layer first.
     pub layers: Vec<Layer>,
+    /// The blobs of the SPDX documents BuildKit attested for this
+    /// platform's manifest (in-toto statements), in the cache.
+    pub spdx_attestations: Vec<Digest>,
 }
 
 impl ResolvedImage {
     /// The pinned form, `registry/repo[:tag]@sha256:…`.
     pub fn pinned(&self) -> String {
-        let base = self.reference.to_string();
-        let base = base.split('@').next().unwrap_or(&base);
-        format!("{base}@{}", self.digest)
+        pinned(&self.reference, &self.digest)
     }
+}
+
+impl ResolvedLayout {
+    /// The pinned form, `registry/repo[:tag]@sha256:…`.
+    pub fn pinned(&self) -> String {
+        pinned(&self.reference, &self.digest)
+    }
+}
+
+fn pinned(reference: &Reference, digest: &Digest) -> String {
+    let base = reference.to_string();
+    let base = base.split('@').next().unwrap_or(&base);
+    format!("{base}@{digest}")
+}
+
+/// An image index to be copied whole as an OCI image layout (a LinuxKit
+/// volume of `format: oci`), with the platforms to keep; none keeps all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayoutRequest {
+    pub reference: Reference,
+    pub platforms: Vec<Platform>,
+}
+
+/// An image index pinned to a digest, with every blob of its kept
+/// platforms in the cache.
+#[derive(Clone, Debug)]
+pub struct ResolvedLayout {
+    pub reference: Reference,
+    /// The index's digest.
+    pub digest: Digest,
+    /// The index's media type, for the layout's `index.json`.
+    pub media_type: String,
+    /// The platforms kept; none: all.
+    pub platforms: Vec<Platform>,
+    /// The blobs of the kept platforms, each platform's config, layers and
+    /// manifest in that order, as LinuxKit writes a layout.
+    pub blobs: Vec<Digest>,
 }
 
 /// The images of one resolution, and the shared lock on the cache that
@@ -135,6 +173,8 @@ impl ResolvedImage {
 pub struct ResolvedImages {
     /// In the order the references were given.
     pub images: Vec<ResolvedImage>,
+    /// In the order the layout requests were given.
+    pub layouts: Vec<ResolvedLayout>,
     pub lock: StoreGuard,
 }
 
@@ -167,6 +207,16 @@ impl Resolver {
     /// with the cache lock that keeps them there. Blocks; runs its own
     /// async runtime.
     pub fn resolve(&self, references: &[Reference]) -> Result<ResolvedImages, Error> {
+        self.resolve_with_layouts(references, &[])
+    }
+
+    /// [`Resolver::resolve`], and every layout request with it, under the
+    /// same lock.
+    pub fn resolve_with_layouts(
+        &self,
+        references: &[Reference],
+        layouts: &[LayoutRequest],
+    ) -> Result<ResolvedImages, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -178,6 +228,7 @@ impl Resolver {
         };
         let remotes: Vec<Remote> = references
             .iter()
+            .chain(layouts.iter().map(|l| &l.reference))
             .map(|r| Remote::new(r, &self.options.mirrors, &transport))
             .collect();
         let http_hosts = remotes
@@ -192,13 +243,26 @@ impl Resolver {
             registry: OnceLock::new(),
             downloads: Semaphore::new(self.options.parallel_downloads.max(1)),
         };
-        let images = runtime.block_on(future::try_join_all(
-            references
-                .iter()
-                .zip(&remotes)
-                .map(|(reference, remote)| session.resolve(reference, remote)),
+        let (image_remotes, layout_remotes) = remotes.split_at(references.len());
+        let (images, layouts) = runtime.block_on(future::try_join(
+            future::try_join_all(
+                references
+                    .iter()
+                    .zip(image_remotes)
+                    .map(|(reference, remote)| session.resolve(reference, remote)),
+            ),
+            future::try_join_all(
+                layouts
+                    .iter()
+                    .zip(layout_remotes)
+                    .map(|(request, remote)| session.layout(request, remote)),
+            ),
         ))?;
-        Ok(ResolvedImages { images, lock })
+        Ok(ResolvedImages {
+            images,
+            layouts,
+            lock,
+        })
     }
 }
 
@@ -251,6 +315,10 @@ impl Session<'_> {
         let root_descriptor = descriptor(&root.media_type(), &digest, root_bytes.len() as u64);
 
         let platform = self.resolver.platform();
+        let attestation_index = match &root {
+            Document::Index(index) => Some(index.manifests().clone()),
+            Document::Manifest(_) => None,
+        };
         let (manifest_digest, manifest) = match root {
             Document::Manifest(manifest) => (digest.clone(), manifest),
             Document::Index(index) => {
@@ -309,6 +377,14 @@ impl Session<'_> {
             .try_collect::<()>()
             .await?;
 
+        let spdx_attestations = match &attestation_index {
+            Some(entries) => {
+                self.spdx_attestations(reference, remote, entries, &manifest_digest)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+
         // Only now, with every blob it needs present and verified, may the
         // name point at the image.
         store.set_ref(reference, &root_descriptor)?;
@@ -321,7 +397,146 @@ impl Session<'_> {
             config_digest,
             config,
             layers,
+            spdx_attestations,
         })
+    }
+
+    /// An index and every blob of its platforms that `request` keeps, as
+    /// LinuxKit copies them into a volume of `format: oci`
+    /// (cache/indexsource.go, `OCITarReader`): only image manifests, and
+    /// the variant compared only when the request names one.
+    async fn layout(
+        &self,
+        request: &LayoutRequest,
+        remote: &Remote,
+    ) -> Result<ResolvedLayout, Error> {
+        let reference = &request.reference;
+        let store = &self.resolver.store;
+        let digest = self.root(reference, remote).await?;
+        let root_bytes = store.read_blob(&digest)?;
+        let root = Document::parse(&digest, &root_bytes)?;
+        let media_type = root.media_type();
+        let Document::Index(index) = root else {
+            return Err(Error::InvalidManifest {
+                digest,
+                reason: format!(
+                    "{reference} is a single image, not an index; a volume of `format: oci` \
+                     copies an index (use `format: filesystem` for a single image)"
+                ),
+            });
+        };
+        let kept = index.manifests().iter().filter(|entry| {
+            let is_image = matches!(
+                entry.media_type().to_string().as_str(),
+                OCI_MANIFEST | DOCKER_MANIFEST
+            );
+            let platform_kept = request.platforms.is_empty()
+                || entry
+                    .platform()
+                    .as_ref()
+                    .is_some_and(|p| request.platforms.iter().any(|want| want.matches(p)));
+            is_image && platform_kept
+        });
+        let mut blobs = Vec::new();
+        for entry in kept {
+            let manifest_digest = descriptor_digest(entry)?;
+            let limit = Limit::Document(Some(entry.size()));
+            self.ensure(reference, remote, &manifest_digest, limit, Kind::Manifest)
+                .await?;
+            let Document::Manifest(manifest) =
+                Document::parse(&manifest_digest, &store.read_blob(&manifest_digest)?)?
+            else {
+                continue;
+            };
+            let config = manifest.config();
+            let config_digest = descriptor_digest(config)?;
+            let limit = Limit::Document(Some(config.size()));
+            self.ensure(reference, remote, &config_digest, limit, Kind::Blob)
+                .await?;
+            blobs.push(config_digest);
+            for layer in manifest.layers() {
+                let layer_digest = descriptor_digest(layer)?;
+                let limit = Limit::Declared(layer.size());
+                self.ensure(reference, remote, &layer_digest, limit, Kind::Blob)
+                    .await?;
+                blobs.push(layer_digest);
+            }
+            blobs.push(manifest_digest);
+        }
+        let descriptor = descriptor(&media_type, &digest, root_bytes.len() as u64);
+        store.set_ref(reference, &descriptor)?;
+        Ok(ResolvedLayout {
+            reference: reference.clone(),
+            digest,
+            media_type,
+            platforms: request.platforms.clone(),
+            blobs,
+        })
+    }
+
+    /// The SPDX attestations of `manifest` in an index's `entries`: BuildKit
+    /// adds an entry annotated as the attestation manifest of the platform
+    /// manifest, whose layers are in-toto statements; those whose
+    /// predicate is an SPDX document are fetched (LinuxKit:
+    /// cache/imagesource.go, `SBoMs`). An image cached without them, when
+    /// the network may not be used, has none: the build then reads its
+    /// package databases instead, and says so.
+    async fn spdx_attestations(
+        &self,
+        reference: &Reference,
+        remote: &Remote,
+        entries: &[Descriptor],
+        manifest: &Digest,
+    ) -> Result<Vec<Digest>, Error> {
+        let manifest = manifest.to_string();
+        let annotated = |entry: &&Descriptor| {
+            entry.annotations().as_ref().is_some_and(|a| {
+                a.get(REFERENCE_TYPE).map(String::as_str) == Some(ATTESTATION_MANIFEST)
+                    && a.get(REFERENCE_DIGEST) == Some(&manifest)
+            })
+        };
+        let Some(entry) = entries.iter().find(annotated) else {
+            return Ok(Vec::new());
+        };
+        let store = &self.resolver.store;
+        let attestation = descriptor_digest(entry)?;
+        let limit = Limit::Document(Some(entry.size()));
+        let fetched = async {
+            self.ensure(reference, remote, &attestation, limit, Kind::Manifest)
+                .await?;
+            let Document::Manifest(statements) =
+                Document::parse(&attestation, &store.read_blob(&attestation)?)?
+            else {
+                return Err(Error::InvalidManifest {
+                    digest: attestation.clone(),
+                    reason: "an attestation manifest that is an index".to_owned(),
+                });
+            };
+            let mut spdx = Vec::new();
+            for layer in statements.layers().iter().filter(|l| is_spdx_statement(l)) {
+                let digest = descriptor_digest(layer)?;
+                self.ensure(
+                    reference,
+                    remote,
+                    &digest,
+                    Limit::Declared(layer.size().min(MAX_ATTESTATION)),
+                    Kind::Blob,
+                )
+                .await?;
+                spdx.push(digest);
+            }
+            Ok(spdx)
+        };
+        match fetched.await {
+            Err(Error::NotCached { .. }) => {
+                self.resolver.progress.warning(&format!(
+                    "{reference}: its SBOM attestation is not cached and the network may not be \
+                     used; the SBOM lists the packages of its package databases instead"
+                ));
+                Ok(Vec::new())
+            }
+            result => result,
+        }
     }
 
     /// The digest the reference points to, its blob in the store.
@@ -401,6 +616,28 @@ impl Session<'_> {
         }
         Ok(())
     }
+}
+
+/// The index annotations BuildKit marks an attestation manifest with.
+const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+/// An in-toto statement layer, and the predicate type of an SPDX one.
+const IN_TOTO_JSON: &str = "application/vnd.in-toto+json";
+const PREDICATE_TYPE: &str = "in-toto.io/predicate-type";
+pub const SPDX_DOCUMENT: &str = "https://spdx.dev/Document";
+/// The largest attestation read: an SBOM of a large image is a few MiB.
+const MAX_ATTESTATION: u64 = 64 << 20;
+
+/// Whether an attestation layer is an in-toto statement about an SPDX
+/// document.
+fn is_spdx_statement(layer: &Descriptor) -> bool {
+    layer.media_type().to_string() == IN_TOTO_JSON
+        && layer
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(PREDICATE_TYPE))
+            .is_some_and(|t| t == SPDX_DOCUMENT)
 }
 
 /// Pairs each layer descriptor with its diff ID and compression.

@@ -648,6 +648,13 @@ pub struct BlobReader {
     hasher: Option<Hasher>,
 }
 
+impl BlobReader {
+    /// The blob's size in bytes, as stored.
+    pub fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}
+
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.file.read(buf)?;

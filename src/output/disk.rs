@@ -1,7 +1,9 @@
 //! Bootable disk images: `raw-efi` (GPT, one EFI system partition holding
 //! the UKI) and `raw-bios` (MBR, GRUB's boot code and a core image that
 //! ossify assembles itself, one FAT partition), and the virtual-disk
-//! containers wrapped around them.
+//! containers wrapped around them, including the cloud formats: `aws` (the
+//! BIOS disk, raw, 1 GiB by default) and `gcp` (the same in a gzip'd tar
+//! as `disk.raw`, the shape Compute Engine imports).
 //!
 //! Each raw disk is laid out once, by offset, in a sparse temporary file,
 //! so memory stays flat however large `--size` makes it; every format of
@@ -51,42 +53,67 @@ pub struct TooSmall {
     pub needed_mib: u64,
 }
 
+/// How large a format's disk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sizing {
+    /// `--size`, else the content plus headroom.
+    Fit,
+    /// `--size`, else LinuxKit's 1 GiB, rounded up to a multiple of
+    /// `multiple` bytes.
+    Cloud { multiple: u64 },
+}
+
+/// LinuxKit's default `-size`, which its cloud formats use.
+const CLOUD_SIZE: u64 = 1 << 30;
+
+impl Sizing {
+    /// The disk size in bytes for `--size` `given`; `None` to fit the content.
+    fn size(self, given: Option<u64>) -> Option<u64> {
+        match self {
+            Sizing::Fit => given,
+            Sizing::Cloud { multiple } => {
+                Some(given.unwrap_or(CLOUD_SIZE).next_multiple_of(multiple))
+            }
+        }
+    }
+}
+
 /// The raw disks of one build, each laid out at most once.
 pub struct Disks<'a> {
     system: &'a Bootable<'a>,
     size: Option<u64>,
     scratch: &'a Path,
-    bios: Option<File>,
-    efi: Option<File>,
+    /// The disks laid out so far, by firmware and size.
+    laid_out: Vec<((Firmware, Option<u64>), File)>,
 }
 
 impl<'a> Disks<'a> {
-    /// Disks of `system`, `size` bytes each (default: content plus
-    /// headroom), staged in `scratch`.
+    /// Disks of `system`, `size` bytes each when given, staged in `scratch`.
     pub fn new(system: &'a Bootable<'a>, size: Option<u64>, scratch: &'a Path) -> Disks<'a> {
         Disks {
             system,
             size,
             scratch,
-            bios: None,
-            efi: None,
+            laid_out: Vec::new(),
         }
     }
 
-    /// The raw disk booting under `firmware`, laid out on first use.
-    pub fn raw(&mut self, firmware: Firmware) -> Result<&File, FormatError> {
-        let slot = match firmware {
-            Firmware::Bios => &mut self.bios,
-            Firmware::Efi => &mut self.efi,
+    /// The raw disk booting under `firmware` and sized by `sizing`, laid
+    /// out on first use.
+    pub fn raw(&mut self, firmware: Firmware, sizing: Sizing) -> Result<&File, FormatError> {
+        let key = (firmware, sizing.size(self.size));
+        let index = match self.laid_out.iter().position(|(k, _)| *k == key) {
+            Some(index) => index,
+            None => {
+                let file = match firmware {
+                    Firmware::Bios => bios_disk(self.system, key.1, self.scratch)?,
+                    Firmware::Efi => efi_disk(self.system, key.1, self.scratch)?,
+                };
+                self.laid_out.push((key, file));
+                self.laid_out.len() - 1
+            }
         };
-        if slot.is_none() {
-            let file = match firmware {
-                Firmware::Bios => bios_disk(self.system, self.size, self.scratch)?,
-                Firmware::Efi => efi_disk(self.system, self.size, self.scratch)?,
-            };
-            *slot = Some(file);
-        }
-        Ok(slot.as_ref().expect("filled above"))
+        Ok(&self.laid_out[index].1)
     }
 }
 
@@ -98,17 +125,25 @@ pub enum Container {
     FixedVhd,
     DynamicVhd,
     Vmdk,
+    /// A gzip'd tar holding the raw disk as `disk.raw`, as Compute Engine
+    /// imports it.
+    GceTarball,
 }
 
-/// Writes the raw disk for `firmware` to `out` as `container`.
+/// The name Compute Engine requires of the disk in an imported tarball.
+const GCE_DISK_NAME: &str = "disk.raw";
+
+/// Writes the raw disk for `firmware`, sized by `sizing`, to `out` as
+/// `container`.
 pub fn write(
     disks: &mut Disks<'_>,
     firmware: Firmware,
     container: Container,
+    sizing: Sizing,
     out: &mut dyn Write,
 ) -> Result<(), FormatError> {
     let system = disks.system;
-    let raw = disks.raw(firmware)?;
+    let raw = disks.raw(firmware, sizing)?;
     let identity = vhd::VhdIdentity {
         unique_id: system.derive("vhd unique id")[..16]
             .try_into()
@@ -121,7 +156,29 @@ pub fn write(
         Container::FixedVhd => drop(vhd::write_fixed(raw, out, &identity)?),
         Container::DynamicVhd => drop(vhd::write_dynamic(raw, out, &identity)?),
         Container::Vmdk => drop(vmdk::write(raw, out, system.derive_u32("vmdk cid"))?),
+        Container::GceTarball => gce_tarball(raw, system.source_date_epoch, out)?,
     }
+    Ok(())
+}
+
+/// `raw` as the one file of a gzip'd tar, in the GNU format Compute
+/// Engine's import documents (`tar --format=oldgnu -czf … disk.raw`).
+fn gce_tarball(raw: &File, source_date_epoch: u64, out: &mut dyn Write) -> Result<(), FormatError> {
+    let size = raw.metadata()?.len();
+    let mut header = tar::Header::new_gnu();
+    header.set_path(GCE_DISK_NAME)?;
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(source_date_epoch);
+    header.set_size(size);
+    header.set_cksum();
+    let mut archive = tar::Builder::new(crate::write::gzip::encoder(out));
+    let mut at = raw;
+    at.seek(SeekFrom::Start(0))?;
+    archive.append(&header, at)?;
+    archive.into_inner()?.finish()?;
     Ok(())
 }
 

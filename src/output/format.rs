@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::disk::{Container, Firmware};
+use super::disk::{Container, Firmware, Sizing};
 use super::iso;
 
 /// An output format, named as `linuxkit build --format` names it, plus
@@ -52,9 +52,10 @@ pub(super) struct Descriptor {
 /// How a format is made from the built root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Recipe {
-    /// The whole root as a tar, `boot/` included: the one format that
-    /// streams.
-    Tar,
+    /// The whole root as a tar, `boot/` included: the formats that stream.
+    /// With `dockerfile`, LinuxKit's Dockerfile follows the root, so the tar
+    /// is a context `docker build` takes.
+    Tar { dockerfile: bool },
     /// The kernel, the initrd and the command line, as files of their own.
     KernelInitrd,
     /// The kernel, initrd, command line and microcode, in one tar.
@@ -86,7 +87,7 @@ pub(super) enum Filesystem {
 pub(super) enum Medium {
     Uki,
     Iso(iso::Firmware),
-    Disk(Firmware, Container),
+    Disk(Firmware, Container, Sizing),
 }
 
 /// Which bootloader a medium needs.
@@ -131,7 +132,15 @@ impl Format {
     pub(super) fn descriptor(self) -> Descriptor {
         use Recipe::{Bootable, NotYet, Root};
         let iso = |bios, efi| Bootable(Medium::Iso(iso::Firmware { bios, efi }));
-        let disk = |firmware, container| Bootable(Medium::Disk(firmware, container));
+        let disk = |firmware, container| Bootable(Medium::Disk(firmware, container, Sizing::Fit));
+        // LinuxKit's cloud images are 1 GiB unless `-size` says otherwise.
+        let cloud = |container, multiple| {
+            Bootable(Medium::Disk(
+                Firmware::Bios,
+                container,
+                Sizing::Cloud { multiple },
+            ))
+        };
         let root = |filesystem, kernel| Root { filesystem, kernel };
         let (name, suffixes, recipe): (_, &[&str], _) = match self {
             Format::KernelInitrd => (
@@ -144,8 +153,8 @@ impl Format {
                 &["-initrd.tar"],
                 Recipe::TarKernelInitrd,
             ),
-            Format::Tar => ("tar", &[".tar"], Recipe::Tar),
-            Format::Docker => ("docker", &[".docker"], NotYet),
+            Format::Tar => ("tar", &[".tar"], Recipe::Tar { dockerfile: false }),
+            Format::Docker => ("docker", &[".docker"], Recipe::Tar { dockerfile: true }),
             Format::KernelSquashfs => (
                 "kernel+squashfs",
                 &["-kernel", "-squashfs.img", "-cmdline"],
@@ -192,8 +201,13 @@ impl Format {
                 disk(Firmware::Bios, Container::DynamicVhd),
             ),
             Format::Vmdk => ("vmdk", &[".vmdk"], disk(Firmware::Bios, Container::Vmdk)),
-            Format::Aws => ("aws", &[".raw"], NotYet),
-            Format::Gcp => ("gcp", &[".img.tar.gz"], NotYet),
+            Format::Aws => ("aws", &[".raw"], cloud(Container::Raw, 1)),
+            // Compute Engine imports disks of whole GiB only.
+            Format::Gcp => (
+                "gcp",
+                &[".img.tar.gz"],
+                cloud(Container::GceTarball, 1 << 30),
+            ),
             Format::Rpi3 => ("rpi3", &[".tar"], NotYet),
             Format::Uki => ("uki", &[".efi"], Bootable(Medium::Uki)),
             Format::Squashfs => (
@@ -232,7 +246,7 @@ impl Format {
 
     /// Formats that are a single stream and so can go to stdout with `-o -`.
     pub fn is_streamable(self) -> bool {
-        self.recipe() == Recipe::Tar
+        matches!(self.recipe(), Recipe::Tar { .. })
     }
 
     /// Whether this version of ossify writes the format.
@@ -261,15 +275,15 @@ impl Format {
     /// The bootloaders this format puts on its medium.
     pub(super) fn loaders(self) -> &'static [Loader] {
         match self.recipe() {
-            Recipe::Bootable(Medium::Uki | Medium::Disk(Firmware::Efi, _)) => &[Loader::EfiStub],
-            Recipe::Bootable(Medium::Disk(Firmware::Bios, _)) => &[Loader::GrubPc],
+            Recipe::Bootable(Medium::Uki | Medium::Disk(Firmware::Efi, ..)) => &[Loader::EfiStub],
+            Recipe::Bootable(Medium::Disk(Firmware::Bios, ..)) => &[Loader::GrubPc],
             Recipe::Bootable(Medium::Iso(firmware)) => match (firmware.bios, firmware.efi) {
                 (true, true) => &[Loader::Isolinux, Loader::EfiStub],
                 (true, false) => &[Loader::Isolinux],
                 (false, true) => &[Loader::EfiStub],
                 (false, false) => &[],
             },
-            Recipe::Tar
+            Recipe::Tar { .. }
             | Recipe::KernelInitrd
             | Recipe::TarKernelInitrd
             | Recipe::Root { .. }
@@ -341,12 +355,13 @@ mod tests {
     }
 
     #[test]
-    fn only_tar_streams_and_bootloaders_follow_the_medium() {
+    fn only_the_tars_stream_and_bootloaders_follow_the_medium() {
         let streamable: Vec<Format> = Format::ALL
             .into_iter()
             .filter(|f| f.is_streamable())
             .collect();
-        assert_eq!(streamable, [Format::Tar]);
+        assert_eq!(streamable, [Format::Tar, Format::Docker]);
+        assert_eq!(Format::Gcp.loaders(), [Loader::GrubPc]);
         assert_eq!(Format::Iso.loaders(), [Loader::Isolinux, Loader::EfiStub]);
         assert_eq!(Format::Vmdk.loaders(), [Loader::GrubPc]);
         assert_eq!(Format::Qcow2Efi.loaders(), [Loader::EfiStub]);

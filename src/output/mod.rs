@@ -209,24 +209,56 @@ pub fn write_all(
     })
 }
 
-/// Writes `tree` as a tar into `stream`, the one format that streams.
+/// LinuxKit's Dockerfile for the `docker` format (moby/build/build.go):
+/// the root becomes an image whose entrypoint is LinuxKit's init.
+const DOCKERFILE: &[u8] = b"
+FROM scratch
+
+COPY . ./
+
+ENTRYPOINT [\"/bin/rc.init\"]
+";
+
+/// Writes `tree` as the tar of `format` (`tar` or `docker`) to `out`.
+fn write_tar(
+    tree: &Tree,
+    dockerfile: bool,
+    out: &mut dyn Write,
+    source_date_epoch: u64,
+) -> Result<(), WriteError> {
+    let appended: &[write::tar::Appended<'_>] = if dockerfile {
+        &[write::tar::Appended {
+            path: "Dockerfile",
+            contents: DOCKERFILE,
+        }]
+    } else {
+        &[]
+    };
+    write::tar::write(tree, out, source_date_epoch, appended).map(drop)
+}
+
+/// Writes `tree` as a tar into `stream`: only the tar formats stream.
 fn write_stream(
     tree: &Tree,
     formats: &[Format],
     stream: &Stream,
     source_date_epoch: u64,
 ) -> Result<(), OutputError> {
-    if let Some(&format) = formats.iter().find(|f| **f != Format::Tar) {
-        return Err(Unstreamable {
-            format,
+    let streamed = formats.iter().map(|format| match format.recipe() {
+        Recipe::Tar { dockerfile } => Ok(dockerfile),
+        _ => Err(Unstreamable {
+            format: *format,
             stream: stream.clone(),
-        }
-        .into());
-    }
+        }),
+    });
+    // One format at most: the command line allows no more with `-o`.
+    let dockerfile = streamed.collect::<Result<Vec<bool>, _>>()?.contains(&true);
     let mut out = TargetWriter::open(&Target::Stream(stream.clone()))?;
-    write::tar::write(tree, &mut out, source_date_epoch).map_err(|source| OutputError::Format {
-        path: stream.arg().to_owned(),
-        source: source.into(),
+    write_tar(tree, dockerfile, &mut out, source_date_epoch).map_err(|source| {
+        OutputError::Format {
+            path: stream.arg().to_owned(),
+            source: source.into(),
+        }
     })?;
     out.finish()
 }
@@ -253,10 +285,13 @@ fn write_files(
     let mut written = Vec::new();
     // Formats of the whole root come first: the boot files are split out
     // of the tree after them.
-    for &format in formats.iter().filter(|f| f.recipe() == Recipe::Tar) {
+    for &format in formats {
+        let Recipe::Tar { dockerfile } = format.recipe() else {
+            continue;
+        };
         let path = (files.path)(&format.file_names(name)[0]);
         let file = stage_file(&path, |out| {
-            write::tar::write(&tree, out, source_date_epoch).map(drop)
+            write_tar(&tree, dockerfile, out, source_date_epoch)
         })?;
         written.push((format, file));
     }
@@ -375,12 +410,12 @@ fn write_files(
                 let blob = bundle.store(&mut initrd, initrd_len).map_err(io_error)?;
                 add_file(&mut bundle, "initrd.img", blob, source_date_epoch);
                 let file = stage_file(&(files.path)(&names[0]), |out| {
-                    write::tar::write(&bundle, out, source_date_epoch).map(drop)
+                    write::tar::write(&bundle, out, source_date_epoch, &[]).map(drop)
                 })?;
                 written.push((format, file));
             }
             // Written above, or refused by `check_supported`.
-            Recipe::Tar | Recipe::Root { .. } | Recipe::NotYet => {}
+            Recipe::Tar { .. } | Recipe::Root { .. } | Recipe::NotYet => {}
         }
     }
     Ok(written)
@@ -488,7 +523,9 @@ fn write_medium(
             Ok(())
         }
         Medium::Iso(firmware) => iso::write(system, firmware, scratch, out),
-        Medium::Disk(firmware, container) => disk::write(disks, firmware, container, out),
+        Medium::Disk(firmware, container, sizing) => {
+            disk::write(disks, firmware, container, sizing, out)
+        }
     }
 }
 

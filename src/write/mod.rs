@@ -9,6 +9,7 @@ use std::io;
 use thiserror::Error;
 
 pub mod cpio;
+pub mod date;
 pub mod erofs;
 pub mod ext4;
 pub mod fat;

@@ -25,9 +25,23 @@ const MAX_OCTAL_SIZE: u64 = 0o77777777777;
 const NAME_LEN: usize = 100;
 const PREFIX_LEN: usize = 155;
 
-/// Writes `tree` as a PAX tar to `out` and returns `out`. Mtimes later than
-/// `source_date_epoch` are written as it.
-pub fn write<W: Write>(tree: &Tree, out: W, source_date_epoch: u64) -> Result<W, WriteError> {
+/// A regular file written after the tree's entries, owned by root, mode
+/// 0644 and dated `source_date_epoch`, as LinuxKit appends the Dockerfile
+/// of its `docker` format.
+#[derive(Debug, Clone, Copy)]
+pub struct Appended<'a> {
+    pub path: &'a str,
+    pub contents: &'a [u8],
+}
+
+/// Writes `tree` as a PAX tar to `out`, then the `appended` files, and
+/// returns `out`. Mtimes later than `source_date_epoch` are written as it.
+pub fn write<W: Write>(
+    tree: &Tree,
+    out: W,
+    source_date_epoch: u64,
+    appended: &[Appended<'_>],
+) -> Result<W, WriteError> {
     let mut writer = TarWriter {
         tree,
         source_date_epoch,
@@ -36,6 +50,22 @@ pub fn write<W: Write>(tree: &Tree, out: W, source_date_epoch: u64) -> Result<W,
     };
     for entry in tree.walk() {
         writer.append(&entry)?;
+    }
+    for file in appended {
+        let mut header = Header::new_ustar();
+        let io_error = |source| WriteError::io(file.path.as_bytes(), source);
+        header.set_path(file.path).map_err(io_error)?;
+        header.set_entry_type(EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(source_date_epoch);
+        header.set_size(file.contents.len() as u64);
+        header.set_cksum();
+        writer
+            .builder
+            .append(&header, file.contents)
+            .map_err(io_error)?;
     }
     let buffered = writer
         .builder
@@ -289,7 +319,7 @@ mod tests {
         };
         tree.insert("fits", Kind::CharDevice(fits), Default::default())
             .unwrap();
-        let archive = write(&tree, Vec::new(), 0).unwrap();
+        let archive = write(&tree, Vec::new(), 0, &[]).unwrap();
         let mut entries = tar::Archive::new(&archive[..]);
         let entry = entries.entries().unwrap().next().unwrap().unwrap();
         assert_eq!(entry.header().device_major().unwrap(), Some(fits.major));
@@ -301,7 +331,7 @@ mod tests {
         };
         tree.insert("wide", Kind::BlockDevice(wide), Default::default())
             .unwrap();
-        let error = write(&tree, Vec::new(), 0).unwrap_err();
+        let error = write(&tree, Vec::new(), 0, &[]).unwrap_err();
         assert!(
             matches!(
                 &error,

@@ -2,6 +2,7 @@
 //! that precede them, and the DOS date and time they carry.
 
 use super::names::{SHORT_NAME_LEN, ShortName};
+use crate::write::date::DateTime;
 
 pub(super) const DIR_ENTRY_LEN: usize = 32;
 pub(super) const ATTR_VOLUME_ID: u8 = 0x08;
@@ -48,9 +49,8 @@ impl DosTime {
     pub fn from_unix(seconds: u64) -> DosTime {
         const FIRST_YEAR: i64 = 1980;
         const LAST_YEAR: i64 = 2107;
-        let days = (seconds / 86_400) as i64;
-        let of_day = seconds % 86_400;
-        let (year, month, day) = civil_from_days(days);
+        let date = DateTime::from_unix(seconds);
+        let (year, month, day) = (date.year as i64, date.month, date.day);
         if year < FIRST_YEAR {
             return DosTime {
                 date: (1 << 5) | 1,
@@ -65,33 +65,13 @@ impl DosTime {
                 hundredths: 100,
             };
         }
-        let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
+        let (hour, minute, second) = (date.hour, date.minute, date.second);
         DosTime {
             date: (((year - FIRST_YEAR) as u16) << 9) | ((month as u16) << 5) | day as u16,
             time: ((hour as u16) << 11) | ((minute as u16) << 5) | (second / 2) as u16,
-            hundredths: (second % 2 * 100) as u8,
+            hundredths: second % 2 * 100,
         }
     }
-}
-
-/// Year, month (1–12) and day (1–31) of a day count since 1970-01-01, by the
-/// proleptic Gregorian calendar in 400-year eras starting on March 1st.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Appends a short entry.

@@ -29,47 +29,9 @@ pub(super) fn put_both_u16(buf: &mut [u8], value: u16) {
     buf[2..4].copy_from_slice(&value.to_be_bytes());
 }
 
-/// A UTC calendar time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct DateTime {
-    pub year: u64,
-    pub month: u8,
-    pub day: u8,
-    pub hour: u8,
-    pub minute: u8,
-    pub second: u8,
-}
+pub(super) use crate::write::date::DateTime;
 
 impl DateTime {
-    /// The UTC date of `seconds` since the Unix epoch (proleptic Gregorian
-    /// calendar, days-to-civil after Howard Hinnant).
-    pub(super) fn from_unix(seconds: u64) -> DateTime {
-        let days = seconds / 86_400;
-        let in_day = seconds % 86_400;
-        let shifted = days + 719_468;
-        let era = shifted / 146_097;
-        let day_of_era = shifted % 146_097;
-        let year_of_era =
-            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let month_index = (5 * day_of_year + 2) / 153;
-        let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-        let month = if month_index < 10 {
-            month_index + 3
-        } else {
-            month_index - 9
-        };
-        let year = year_of_era + era * 400 + u64::from(month <= 2);
-        DateTime {
-            year,
-            month: month as u8,
-            day: day as u8,
-            hour: (in_day / 3600) as u8,
-            minute: (in_day / 60 % 60) as u8,
-            second: (in_day % 60) as u8,
-        }
-    }
-
     /// The 7-byte form of directory records and Rock Ridge TF entries:
     /// years since 1900, then month to second, then the offset from UTC in
     /// 15-minute steps (0). The caller checks `year` is in 1900..=2155.
