@@ -73,7 +73,7 @@ fn boots(what: &str, args: &[&str]) -> String {
 /// Boots the example's kernel with `image` as the root on a virtio disk,
 /// mounted as `fstype` by a small initrd of the test's own; returns the
 /// serial log.
-fn boots_from_disk(image: &str, fstype: &str, writable: bool) -> String {
+fn boots_from_disk(image: &Path, fstype: &str, writable: bool) -> String {
     let initrd = built().join(format!("root-disk-{fstype}.cpio"));
     let contents = boot::root_disk_initrd(&built().join("hello.tar"), fstype, writable);
     std::fs::write(&initrd, contents).unwrap();
@@ -84,8 +84,8 @@ fn boots_from_disk(image: &str, fstype: &str, writable: bool) -> String {
     } else {
         "readonly=on"
     };
-    let drive = format!("file={},format=raw,if=virtio,{access}", file(image));
-    let what = format!("{image} as the root ({fstype})");
+    let drive = format!("file={},format=raw,if=virtio,{access}", image.display());
+    let what = format!("{} as the root ({fstype})", image.display());
     let log = boots(
         &what,
         &[
@@ -109,19 +109,40 @@ fn boots_from_disk(image: &str, fstype: &str, writable: bool) -> String {
 #[test]
 #[ignore = "heavy: needs QEMU and Debian packages (scripts/test.sh)"]
 fn kernel_and_squashfs_boot_with_the_root_on_a_virtio_disk() {
-    boots_from_disk("hello-squashfs.img", "squashfs", false);
+    boots_from_disk(&built().join("hello-squashfs.img"), "squashfs", false);
 }
 
 #[test]
 #[ignore = "heavy: needs QEMU and Debian packages (scripts/test.sh)"]
 fn kernel_and_erofs_boot_with_the_root_on_a_virtio_disk() {
-    boots_from_disk("hello-erofs.img", "erofs", false);
+    boots_from_disk(&built().join("hello-erofs.img"), "erofs", false);
+}
+
+#[test]
+#[ignore = "heavy: needs QEMU and Debian packages (scripts/test.sh)"]
+fn kernel_and_lz4_erofs_boot_with_the_root_on_a_virtio_disk() {
+    let dir = built().parent().unwrap();
+    let out = dir.join("out-erofs-lz4");
+    let args = [
+        "--boot-image",
+        boot::BOOT_IMAGE,
+        "-f",
+        "kernel+erofs",
+        "--erofs-compression",
+        "lz4",
+    ];
+    boot::build(dir, &dir.join("cache"), &out, &args, &[]);
+    let image = out.join("hello-erofs.img");
+    let superblock = &std::fs::read(&image).unwrap()[1024..1024 + 128];
+    let incompat = u32::from_le_bytes(superblock[80..84].try_into().unwrap());
+    assert_eq!(incompat & 1, 1, "files were LZ4-compressed (lz4_0padding)");
+    boots_from_disk(&image, "erofs", false);
 }
 
 #[test]
 #[ignore = "heavy: needs QEMU and Debian packages (scripts/test.sh)"]
 fn ext4_boots_as_a_read_write_root_that_keeps_what_is_written() {
-    let log = boots_from_disk("hello.ext4", "ext4", true);
+    let log = boots_from_disk(&built().join("hello.ext4"), "ext4", true);
     assert!(
         log.contains("read-write root: wrote and read back /root-write-check"),
         "the ext4 root was not writable"

@@ -387,6 +387,10 @@ fn builds_are_reproducible_across_environments() {
 fn root_images_hold_the_root_without_boot_and_pass_their_tools() {
     let dir = tempfile::tempdir().unwrap();
     let (cache, config) = setup(dir.path());
+    // A file LZ4 compresses, for --erofs-compression.
+    let words = "erofs lz4 ".repeat(4000);
+    let config_text = format!("{CONFIG}  - path: etc/words\n    contents: {words}\n");
+    std::fs::write(&config, config_text).unwrap();
     let out = dir.path().join("out");
     let args = [
         "-f",
@@ -397,6 +401,8 @@ fn root_images_hold_the_root_without_boot_and_pass_their_tools() {
         "ext4",
         "--squashfs-compression",
         "zstd",
+        "--erofs-compression",
+        "lz4",
     ];
     let result = support::build_offline(dir.path(), &cache, &out, &args, &[&config]);
     assert!(
@@ -427,6 +433,16 @@ fn root_images_hold_the_root_without_boot_and_pass_their_tools() {
     support::tool("fsck.erofs", &[erofs.to_str().unwrap()]);
     let init = support::tool("dump.erofs", &["--path=/init", erofs.to_str().unwrap()]);
     assert!(init.contains("symlink file"), "{init}");
+    let statistics = support::tool("dump.erofs", &["-S", erofs.to_str().unwrap()]);
+    let compressed: u32 = statistics
+        .lines()
+        .find_map(|line| line.strip_prefix("Filesystem compressed files:"))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no compressed file count in:\n{statistics}"));
+    assert_eq!(
+        compressed, 1,
+        "--erofs-compression lz4 compresses etc/words"
+    );
     let ext4 = out.join("e2e.ext4");
     support::tool("e2fsck", &["-fn", ext4.to_str().unwrap()]);
     let root = support::tool("debugfs", &["-R", "ls -p /", ext4.to_str().unwrap()]);

@@ -3,6 +3,7 @@
 //! `dump.erofs` must show every entry as `listing()` has it, and
 //! `fsck.erofs --extract` must give back contents, symlink targets and
 //! permissions. Nothing here needs root: devices are never extracted.
+//! Each check runs on the uncompressed and the LZ4-compressed layout.
 
 #[allow(
     dead_code,
@@ -18,16 +19,22 @@ use std::path::Path;
 use std::process::Command;
 
 use ossify::tree::{Kind, Tree};
-use ossify::write::erofs::{Options, write};
+use ossify::write::erofs::{Compression, Options, write};
 use support::trees::{EPOCH, Listed, corpus, listing};
 
 const INSTALL_HINT: &str =
     "install erofs-utils (apt-get install erofs-utils; scripts/test.sh does)";
 
+const COMPRESSIONS: [Compression; 2] = [Compression::None, Compression::Lz4];
+
 fn image(tree: &Tree, epoch: u64) -> Vec<u8> {
+    image_with(tree, epoch, Compression::None)
+}
+
+fn image_with(tree: &Tree, epoch: u64, compression: Compression) -> Vec<u8> {
     let options = Options {
         source_date_epoch: epoch,
-        ..Options::default()
+        compression,
     };
     write(tree, Cursor::new(Vec::new()), &options)
         .expect("the tree fits EROFS")
@@ -269,12 +276,45 @@ fn without_devices(mut tree: Tree) -> Tree {
 #[ignore = "heavy: needs erofs-utils (fsck.erofs, dump.erofs)"]
 fn every_corpus_tree_passes_fsck_and_dumps_as_listed() {
     for (name, tree) in corpus() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(format!("{name}.erofs"));
-        fs::write(&path, image(&tree, EPOCH)).unwrap();
-        fsck(&path, &[]);
-        assert_dump_matches(&path, &listing(&tree, EPOCH), name);
+        for compression in COMPRESSIONS {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("{name}.erofs"));
+            fs::write(&path, image_with(&tree, EPOCH, compression)).unwrap();
+            fsck(&path, &[]);
+            let shown = format!("{name} ({compression})");
+            assert_dump_matches(&path, &listing(&tree, EPOCH), &shown);
+        }
     }
+}
+
+#[test]
+#[ignore = "heavy: needs erofs-utils (fsck.erofs)"]
+fn lz4_compresses_the_compressible_files() {
+    let (_, tree) = corpus()
+        .into_iter()
+        .find(|(name, _)| *name == "mixed")
+        .expect("the corpus has a mixed tree");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.erofs");
+    let compressed = image_with(&tree, EPOCH, Compression::Lz4);
+    let plain = image(&tree, EPOCH);
+    assert!(
+        compressed.len() * 10 < plain.len() * 7,
+        "{} bytes compressed, {} not",
+        compressed.len(),
+        plain.len()
+    );
+    fs::write(&path, &compressed).unwrap();
+    fsck(&path, &[]);
+    let (ok, text) = run("dump.erofs", &["-S", path.to_str().unwrap()]);
+    assert!(ok, "dump.erofs -S failed:\n{text}");
+    // The 50 text files of 128 KiB; the noise and small files stay as
+    // they are.
+    let compressed_files = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Filesystem compressed files:"))
+        .unwrap_or_else(|| panic!("no compressed file count in:\n{text}"));
+    assert_eq!(compressed_files.trim(), "50", "{text}");
 }
 
 #[test]
@@ -286,10 +326,12 @@ fn every_corpus_tree_extracts_as_listed() {
             continue;
         }
         let tree = without_devices(tree);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(format!("{name}.erofs"));
-        fs::write(&path, image(&tree, EPOCH)).unwrap();
-        assert_extract_matches(&path, &tree, &listing(&tree, EPOCH), dir.path());
+        for compression in COMPRESSIONS {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(format!("{name}.erofs"));
+            fs::write(&path, image_with(&tree, EPOCH, compression)).unwrap();
+            assert_extract_matches(&path, &tree, &listing(&tree, EPOCH), dir.path());
+        }
     }
 }
 
@@ -300,17 +342,19 @@ fn the_sparse_file_makes_a_small_image() {
         .into_iter()
         .find(|(name, _)| *name == "sparse")
         .expect("the corpus has a sparse tree");
-    let bytes = image(&tree, EPOCH);
-    assert!(
-        bytes.len() < 4 << 20,
-        "{} bytes for 5 GiB of holes",
-        bytes.len()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("sparse.erofs");
-    fs::write(&path, &bytes).unwrap();
-    // fsck.erofs reads every file through its holes.
-    fsck(&path, &[]);
+    for compression in COMPRESSIONS {
+        let bytes = image_with(&tree, EPOCH, compression);
+        assert!(
+            bytes.len() < 4 << 20,
+            "{compression}: {} bytes for 5 GiB of holes",
+            bytes.len()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sparse.erofs");
+        fs::write(&path, &bytes).unwrap();
+        // fsck.erofs reads every file through its holes.
+        fsck(&path, &[]);
+    }
 }
 
 #[test]

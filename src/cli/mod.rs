@@ -158,6 +158,11 @@ pub struct BuildArgs {
     #[arg(long, value_name = "SIZE", default_value = "128K")]
     pub squashfs_block_size: crate::write::squashfs::BlockSize,
 
+    /// Compression of EROFS images (kernel+erofs, erofs): none (LinuxKit's)
+    /// or lz4, which Linux 5.3 and later read.
+    #[arg(long, value_name = "NAME", default_value = "none")]
+    pub erofs_compression: crate::write::erofs::Compression,
+
     /// Leave out the SBOM: by default the root holds an SPDX 2.3 document
     /// merged from the images' SBOM attestations and package databases.
     #[arg(long)]

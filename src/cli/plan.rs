@@ -127,6 +127,7 @@ impl BuildArgs {
             root: RootOptions {
                 squashfs_compression: self.squashfs_compression,
                 squashfs_block_size: self.squashfs_block_size,
+                erofs_compression: self.erofs_compression,
                 size: disk_size,
             },
         })

@@ -18,6 +18,8 @@ pub struct RootOptions {
     pub squashfs_compression: squashfs::Compression,
     /// squashfs's data block size.
     pub squashfs_block_size: squashfs::BlockSize,
+    /// EROFS's compression (none, as LinuxKit's mkfs.erofs call).
+    pub erofs_compression: erofs::Compression,
     /// The ext4 image's size in bytes; `None` for content plus headroom.
     pub size: Option<u64>,
 }
@@ -48,7 +50,7 @@ pub fn write(
         Filesystem::Erofs => {
             let options = erofs::Options {
                 source_date_epoch,
-                ..erofs::Options::default()
+                compression: options.erofs_compression,
             };
             erofs::write(tree, file, &options)?
         }

@@ -13,6 +13,10 @@ pub enum Layout {
     /// Whole blocks from `i_u` (`EROFS_INODE_FLAT_PLAIN`); also for inodes
     /// without data.
     FlatPlain = 0,
+    /// A map header and an 8-byte index per 4 KiB of file after the
+    /// xattrs, compressed data in blocks
+    /// (`EROFS_INODE_FLAT_COMPRESSION_LEGACY`).
+    CompressionLegacy = 1,
     /// Whole blocks from `i_u`, the last partial block right after the
     /// inode's xattrs (`EROFS_INODE_FLAT_INLINE`).
     FlatInline = 2,
@@ -43,7 +47,8 @@ pub struct Core {
     pub nlink: u32,
     /// Size in bytes.
     pub size: u64,
-    /// `i_u`: the first data block, the device number, or the chunk format.
+    /// `i_u`: the first data block, the device number, the chunk format,
+    /// or the compressed blocks.
     pub i_u: u32,
     /// `i_ino`, only used by 32-bit stat.
     pub ino: u32,
@@ -112,6 +117,7 @@ impl Core {
         let format = u16_at(0);
         let layout = match (format >> 1) & 7 {
             0 => Layout::FlatPlain,
+            1 => Layout::CompressionLegacy,
             2 => Layout::FlatInline,
             4 => Layout::ChunkBased,
             other => panic!("unexpected data layout {other}"),

@@ -11,25 +11,35 @@
 //!   first, in walk order, each 32-byte aligned (its nid is its byte offset
 //!   / 32): the inode core, its inline xattrs, then either the tail of its
 //!   data (the last partial block, never crossing a block boundary, as the
-//!   kernel requires) or the block map of a chunk-based file.
-//! - then the data area: each inode's whole blocks, in the same order.
+//!   kernel requires), the block map of a chunk-based file, or the map
+//!   header and lcluster indexes of a compressed file.
+//! - then the data area: each inode's whole blocks (a compressed file's
+//!   one block per extent), in the same order.
 //! - the superblock is written last, once the UUID, a digest of
 //!   everything else, and its checksum over block 0 are known.
 //!
 //! Regular files with zero blocks become chunk-based files with holes
-//! ([`chunk`]); only `EROFS_FEATURE_INCOMPAT_CHUNKED_FILE` (Linux 5.15) is
-//! ever claimed, and `EROFS_FEATURE_COMPAT_SB_CHKSUM`. File contents are
-//! read twice: once while planning (zero blocks, the tail, kept in memory
-//! as it goes inline) and once while writing blocks.
+//! ([`chunk`]). With [`Compression::Lz4`], a regular file is stored
+//! LZ4-compressed ([`compressed`]) where that saves at least a block over
+//! its uncompressed layout. Only feature bits Linux 6.1 knows are claimed:
+//! `EROFS_FEATURE_INCOMPAT_CHUNKED_FILE` (5.15), `..._LZ4_0PADDING` (5.3)
+//! and `EROFS_FEATURE_COMPAT_SB_CHKSUM`. File contents are read twice:
+//! once while planning (zero blocks, the tail, kept in memory as it goes
+//! inline) and once while writing blocks; files that may compress are
+//! also compressed once while planning.
 
 mod chunk;
+mod compressed;
 mod directory;
 mod inode;
+mod lz4;
 mod superblock;
 mod xattr;
 
 use std::collections::{HashMap, hash_map};
+use std::fmt;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -37,6 +47,7 @@ use thiserror::Error;
 use super::{clamp_mtime, is_zero};
 use crate::tree::{Blob, Device, Kind, NodeId, Tree};
 use chunk::{Chunks, Scan};
+use compressed::{Encoder, Extents};
 use directory::{Directory, Dirent};
 use inode::{Core, Layout};
 use superblock::Superblock;
@@ -62,8 +73,46 @@ const COPY_BUFFER: usize = 256 * 1024;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Compression {
     /// Uncompressed: flat blocks with inline tails, holes for zero blocks.
+    /// LinuxKit's choice: its `mkfs.erofs` call passes no `-z`.
     #[default]
     None,
+    /// Regular files LZ4-compressed into 4 KiB blocks where that saves a
+    /// block; the rest as with `None`.
+    Lz4,
+}
+
+impl Compression {
+    const ALL: [Compression; 2] = [Compression::None, Compression::Lz4];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Lz4 => "lz4",
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no EROFS compression.
+#[derive(Debug, Error)]
+#[error("unknown EROFS compression `{0}`: use none or lz4")]
+pub struct ParseCompressionError(String);
+
+impl FromStr for Compression {
+    type Err = ParseCompressionError;
+
+    fn from_str(name: &str) -> Result<Self, ParseCompressionError> {
+        Compression::ALL
+            .into_iter()
+            .find(|compression| compression.name() == name)
+            .ok_or_else(|| ParseCompressionError(name.to_owned()))
+    }
 }
 
 /// How the image is written; `Default` gives the default layout.
@@ -155,6 +204,12 @@ pub enum ErofsError {
         /// Its declared size.
         size: u64,
     },
+    /// A file compressed differently when written than when planned.
+    #[error("`{path}` changed while the EROFS image was written; was the tree changed?")]
+    ContentsChanged {
+        /// The file.
+        path: String,
+    },
 }
 
 /// Writes `tree` as a bare EROFS image to `out`, starting at its current
@@ -192,6 +247,8 @@ enum Data {
     Flat { contents: Contents, inline: bool },
     /// A sparse file.
     Chunked { blob: Blob, chunks: Chunks },
+    /// An LZ4-compressed file.
+    Compressed { blob: Blob, extents: Extents },
 }
 
 /// Where flat data comes from.
@@ -212,8 +269,16 @@ impl Inode {
         match &self.data {
             Data::Flat { inline: true, .. } => self.core.size % BLOCK_SIZE as u64,
             Data::Chunked { chunks, .. } => chunks.map_len(),
+            Data::Compressed { extents, .. } => self.map_padding() + extents.map_len(),
             _ => 0,
         }
+    }
+
+    /// Zeros between the xattrs and a compressed file's map, which starts
+    /// 8-aligned (the inode itself is 32-aligned).
+    fn map_padding(&self) -> u64 {
+        let fixed = (self.core.on_disk_len() + self.xattrs.len()) as u64;
+        fixed.next_multiple_of(8) - fixed
     }
 
     /// The blocks the inode takes in the data area.
@@ -224,6 +289,7 @@ impl Inode {
             Data::Flat { inline: true, .. } => size / BLOCK_SIZE as u64,
             Data::Flat { inline: false, .. } => size.div_ceil(BLOCK_SIZE as u64),
             Data::Chunked { chunks, .. } => chunks.stored_blocks(),
+            Data::Compressed { extents, .. } => extents.blocks(),
         }
     }
 }
@@ -256,6 +322,7 @@ impl Image {
             tree,
             indexes: &indexes,
             build_time: options.source_date_epoch,
+            compression: options.compression,
         };
         let mut parents = vec![0; order.len()];
         let mut inodes = Vec::with_capacity(order.len());
@@ -279,9 +346,10 @@ impl Image {
             let trailer = inode.trailer_len();
             // Keep core, xattrs and an inline tail in one block where they
             // fit: the kernel refuses a tail that crosses a block boundary.
-            // A block map may run on; its 4-byte entries never straddle.
+            // A block map or lcluster indexes may run on: their 4- and
+            // 8-byte entries never straddle.
             let in_one_block = match inode.data {
-                Data::Chunked { .. } => fixed,
+                Data::Chunked { .. } | Data::Compressed { .. } => fixed,
                 _ => fixed + trailer,
             };
             if in_one_block <= block && offset % block + in_one_block > block {
@@ -302,6 +370,8 @@ impl Image {
                 Data::Flat { .. } if inode.stored_blocks() > 0 => inode.first_block,
                 Data::Flat { .. } => 0,
                 Data::Chunked { chunks, .. } => chunks.bits,
+                // `compressed_blocks`: what stat reports.
+                Data::Compressed { extents, .. } => extents.blocks() as u32,
                 Data::None => inode.core.i_u,
             };
         }
@@ -352,18 +422,26 @@ impl Image {
     /// The superblock, its UUID a digest of the image written so far
     /// (everything but the superblock) and of the superblock's other fields.
     fn superblock(&self, mut digest: Sha256) -> Superblock {
+        let any = |wanted: fn(&Data) -> bool| self.inodes.iter().any(|inode| wanted(&inode.data));
+        let chunked = any(|data| matches!(data, Data::Chunked { .. }));
+        let compressed = any(|data| matches!(data, Data::Compressed { .. }));
         let mut superblock = Superblock {
             root_nid: self.inodes[0].nid as u16,
             inodes: self.inodes.len() as u64,
             build_time: self.build_time,
             blocks: self.blocks,
             uuid: [0; 16],
-            feature_incompat: if self
-                .inodes
-                .iter()
-                .any(|inode| matches!(inode.data, Data::Chunked { .. }))
-            {
+            feature_incompat: if chunked {
                 superblock::INCOMPAT_CHUNKED_FILE
+            } else {
+                0
+            } | if compressed {
+                superblock::INCOMPAT_LZ4_0PADDING
+            } else {
+                0
+            },
+            lz4_max_distance: if compressed {
+                lz4::MAX_DISTANCE as u16
             } else {
                 0
             },
@@ -388,6 +466,10 @@ impl Image {
                 inline: true,
             } => output.write_all(tail(contents, inode.core.size)),
             Data::Chunked { chunks, .. } => output.write_all(&chunks.map(inode.first_block)),
+            Data::Compressed { extents, .. } => {
+                output.pad_to(output.written + inode.map_padding())?;
+                output.write_all(&extents.map(inode.first_block))
+            }
             _ => Ok(()),
         }
     }
@@ -449,6 +531,24 @@ fn write_data<W: Write>(
                     .map_err(io)?;
             }
         }
+        Data::Compressed { blob, extents } => {
+            let mut encoder = Encoder::new(tree.contents(blob), size);
+            for planned in &extents.extents {
+                let extent = encoder.next_extent().map_err(|source| {
+                    if source.kind() == io::ErrorKind::UnexpectedEof {
+                        short()
+                    } else {
+                        io(source)
+                    }
+                })?;
+                if extent != Some(*planned) {
+                    return Err(ErofsError::ContentsChanged {
+                        path: inode.path.clone(),
+                    });
+                }
+                output.write_all(encoder.block()).map_err(io)?;
+            }
+        }
     }
     let end = start + inode.stored_blocks() * BLOCK_SIZE as u64;
     output.pad_to(end).map_err(io)
@@ -481,6 +581,7 @@ struct Planner<'a> {
     tree: &'a Tree,
     indexes: &'a HashMap<NodeId, usize>,
     build_time: u64,
+    compression: Compression,
 }
 
 impl Planner<'_> {
@@ -583,10 +684,14 @@ impl Planner<'_> {
             let tail = (size % BLOCK_SIZE as u64) as usize;
             *inline = tail > 0 && core.on_disk_len() + xattrs.len() + tail <= BLOCK_SIZE;
         }
+        if let Some((blob, extents)) = self.compress(&path, &data)? {
+            data = Data::Compressed { blob, extents };
+        }
         core.layout = match data {
             Data::None | Data::Flat { inline: false, .. } => Layout::FlatPlain,
             Data::Flat { inline: true, .. } => Layout::FlatInline,
             Data::Chunked { .. } => Layout::ChunkBased,
+            Data::Compressed { .. } => Layout::CompressionLegacy,
         };
         Ok(Inode {
             path,
@@ -596,6 +701,44 @@ impl Planner<'_> {
             nid: 0,
             first_block: 0,
         })
+    }
+
+    /// A regular file's contents and extents compressed, if compression
+    /// is on and they take fewer blocks than the file `uncompressed` and
+    /// fewer bytes with their map.
+    fn compress(
+        &self,
+        path: &str,
+        uncompressed: &Data,
+    ) -> Result<Option<(Blob, Extents)>, ErofsError> {
+        let block = BLOCK_SIZE as u64;
+        let (blob, blocks, bytes) = match uncompressed {
+            _ if self.compression == Compression::None => return Ok(None),
+            Data::Chunked { blob, chunks } => {
+                let blocks = chunks.stored_blocks();
+                (blob, blocks, chunks.map_len() + blocks * block)
+            }
+            Data::Flat {
+                contents: Contents::Blob { blob, .. },
+                inline: true,
+            } => (blob, blob.len() / block, blob.len()),
+            Data::Flat {
+                contents: Contents::Blob { blob, .. },
+                inline: false,
+            } => {
+                let blocks = blob.len().div_ceil(block);
+                (blob, blocks, blocks * block)
+            }
+            _ => return Ok(None),
+        };
+        let size = blob.len();
+        let (Some(max_blocks), Some(max_bytes)) = (blocks.checked_sub(1), bytes.checked_sub(1))
+        else {
+            return Ok(None);
+        };
+        let extents = Extents::plan(self.tree.contents(blob), size, max_blocks, max_bytes)
+            .map_err(|source| self.read_error(path, size, source))?;
+        Ok(extents.map(|extents| (*blob, extents)))
     }
 
     fn read_error(&self, path: &str, size: u64, source: io::Error) -> ErofsError {

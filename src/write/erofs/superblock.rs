@@ -16,6 +16,9 @@ pub const END: u64 = SUPERBLOCK_OFFSET + SIZE as u64;
 
 /// `EROFS_FEATURE_COMPAT_SB_CHKSUM`: the checksum field is set.
 const COMPAT_SB_CHKSUM: u32 = 0x0000_0001;
+/// `EROFS_FEATURE_INCOMPAT_LZ4_0PADDING` (Linux 5.3): compressed data is
+/// right-aligned in its block behind zeros.
+pub const INCOMPAT_LZ4_0PADDING: u32 = 0x0000_0001;
 /// `EROFS_FEATURE_INCOMPAT_CHUNKED_FILE` (Linux 5.15): chunk-based inodes,
 /// which hold sparse files.
 pub const INCOMPAT_CHUNKED_FILE: u32 = 0x0000_0004;
@@ -35,6 +38,11 @@ pub struct Superblock {
     pub uuid: [u8; 16],
     /// `EROFS_FEATURE_INCOMPAT_*` bits the image needs.
     pub feature_incompat: u32,
+    /// `u1.lz4_max_distance`: how far LZ4 matches reach back, which the
+    /// kernel sizes its decompression buffers by (0: the default 64 KiB).
+    /// Without `EROFS_FEATURE_INCOMPAT_COMPR_CFGS` (Linux 5.16), this is
+    /// what the union holds, rather than `available_compr_algs`.
+    pub lz4_max_distance: u16,
 }
 
 impl Superblock {
@@ -57,6 +65,7 @@ impl Superblock {
         bytes[48..64].copy_from_slice(&self.uuid);
         // volume_name (64..80) stays empty.
         bytes[80..84].copy_from_slice(&self.feature_incompat.to_le_bytes());
+        bytes[84..86].copy_from_slice(&self.lz4_max_distance.to_le_bytes());
         bytes
     }
 
@@ -77,6 +86,7 @@ impl Superblock {
             blocks: u32_at(36),
             uuid: bytes[48..64].try_into().unwrap(),
             feature_incompat: u32_at(80),
+            lz4_max_distance: u16_at(84),
         })
     }
 }
@@ -116,6 +126,7 @@ mod tests {
             blocks: 3,
             uuid: [9; 16],
             feature_incompat: INCOMPAT_CHUNKED_FILE,
+            lz4_max_distance: 65_535,
         };
         let bytes = superblock.encode();
         assert_eq!(&bytes[0..4], &[0xE2, 0xE1, 0xF5, 0xE0]);

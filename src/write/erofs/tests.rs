@@ -14,9 +14,13 @@ use crate::tree::{Metadata, Tree};
 const EPOCH: u64 = 1_700_000_000;
 
 fn write_image(tree: &Tree, epoch: u64) -> Vec<u8> {
+    write_with(tree, epoch, Compression::None)
+}
+
+fn write_with(tree: &Tree, epoch: u64, compression: Compression) -> Vec<u8> {
     let options = Options {
         source_date_epoch: epoch,
-        ..Options::default()
+        compression,
     };
     let out = write(tree, Cursor::new(Vec::new()), &options).unwrap();
     assert_eq!(
@@ -129,7 +133,97 @@ impl<'a> Reader<'a> {
                 }
                 data
             }
+            Layout::CompressionLegacy => self.decompress(inode),
         }
+    }
+
+    /// A compressed file's lcluster indexes: type, offset, block or deltas.
+    fn indexes(&self, inode: &ReadBack) -> Vec<(u16, u16, u32)> {
+        let header = inode.trailer.next_multiple_of(8);
+        assert_eq!(
+            &self.image[header..header + 16],
+            &[0; 16],
+            "map header: LZ4, 4 KiB lclusters, no advise; then padding"
+        );
+        (0..inode.core.size.div_ceil(4096) as usize)
+            .map(|lcluster| {
+                let at = header + 16 + lcluster * 8;
+                let index = &self.image[at..at + 8];
+                assert_eq!(at / 4096, (at + 7) / 4096, "an index within a block");
+                (
+                    u16::from_le_bytes([index[0], index[1]]),
+                    u16::from_le_bytes([index[2], index[3]]),
+                    u32::from_le_bytes(index[4..8].try_into().unwrap()),
+                )
+            })
+            .collect()
+    }
+
+    /// A compressed file's data, read as Linux does: each lcluster's index
+    /// says where an extent starts in it (HEAD, PLAIN) or how far back its
+    /// extent's head is (NONHEAD); an extent runs to the next start or the
+    /// end of file and is decompressed from its one block.
+    fn decompress(&self, inode: &ReadBack) -> Vec<u8> {
+        let size = inode.core.size;
+        let lclusters = size.div_ceil(4096) as usize;
+        let indexes = self.indexes(inode);
+        // Extent starts: (file offset, compressed, block).
+        let mut starts = Vec::new();
+        for (lcluster, &(kind, offset, u)) in indexes.iter().enumerate() {
+            let at = lcluster as u64 * 4096 + u64::from(offset);
+            match kind {
+                0 | 1 if at < size => starts.push((at, kind == 1, u)),
+                0 => assert_eq!((at, u), (size, 0), "only the end of file has no block"),
+                2 => {
+                    let (back, on) = ((u & 0xffff) as usize, (u >> 16) as usize);
+                    assert!((1..1 << 11).contains(&back), "delta[0] {back}");
+                    let head = lcluster - back;
+                    assert!(indexes[head].0 != 2, "delta[0] leads to a head");
+                    let next = lcluster + on;
+                    assert!(on >= 1, "delta[1] {on}");
+                    assert!(
+                        next >= lclusters || indexes[next].0 != 2,
+                        "delta[1] leads on"
+                    );
+                    assert!(
+                        (head + 1..next).all(|at| indexes[at].0 == 2),
+                        "no head in between"
+                    );
+                }
+                other => panic!("lcluster type {other}"),
+            }
+        }
+        assert_eq!(
+            starts.first().map(|start| start.0),
+            Some(0),
+            "lcluster 0 starts"
+        );
+        let blocks: Vec<u32> = starts.iter().map(|start| start.2).collect();
+        let consecutive: Vec<u32> = (blocks[0]..).take(blocks.len()).collect();
+        assert_eq!(blocks, consecutive, "one block per extent, in order");
+        assert_eq!(
+            inode.core.i_u as usize,
+            blocks.len(),
+            "i_u counts the blocks"
+        );
+        let mut data = Vec::with_capacity(size as usize);
+        for (index, &(at, compressed, block)) in starts.iter().enumerate() {
+            let end = starts.get(index + 1).map_or(size, |next| next.0);
+            let len = (end - at) as usize;
+            let stored = self.block(block.into(), 4096);
+            if compressed {
+                let start = stored.iter().position(|&byte| byte != 0).expect("data");
+                let decoded = lz4_flex::block::decompress(&stored[start..], len)
+                    .expect("an LZ4 block decoding to exactly the extent");
+                assert_eq!(decoded.len(), len);
+                assert!(len > 4096, "a compressed extent saves");
+                data.extend_from_slice(&decoded);
+            } else {
+                assert!(len <= 4096, "a plain extent fits its block");
+                data.extend_from_slice(&stored[..len]);
+            }
+        }
+        data
     }
 
     /// The nid at `path`, following directory entries from the root.
@@ -434,4 +528,164 @@ fn what_erofs_cannot_hold_is_an_error_naming_the_path() {
         matches!(error, ErofsError::XattrNamespace { .. }),
         "{error}"
     );
+}
+
+/// Text-like bytes: words from a small vocabulary, pseudo-randomly.
+fn text(len: usize, seed: u32) -> Vec<u8> {
+    let words = [
+        "root ",
+        "erofs ",
+        "image ",
+        "kernel ",
+        "block ",
+        "/usr/lib ",
+        "\n",
+        "0x1f ",
+    ];
+    let mut state = seed;
+    let mut bytes = Vec::with_capacity(len + 10);
+    while bytes.len() < len {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        bytes.extend_from_slice(words[(state >> 16) as usize % words.len()].as_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// Bytes LZ4 cannot shorten.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Files LZ4 compresses, files it cannot, zero runs, and sizes around
+/// block multiples.
+fn compressible() -> Tree {
+    const MIB: usize = 1 << 20;
+    let mut tree = every_kind();
+    let meta = || metadata(0o644, EPOCH);
+    file(&mut tree, "text/large", &text(3 * MIB + 123, 1), meta());
+    file(&mut tree, "text/small", &text(5000, 2), meta());
+    file(&mut tree, "noise", &noise(100_000, 3), meta());
+    let mixed: Vec<u8> = [text(50_000, 4), noise(30_000, 5), text(50_000, 6)].concat();
+    file(&mut tree, "mixed", &mixed, meta());
+    let holes: Vec<u8> = [text(MIB, 7), vec![0; MIB], text(MIB, 8), vec![0; 10_000]].concat();
+    file(&mut tree, "zero-runs", &holes, meta());
+    let mut sparse = vec![0; 64 * MIB];
+    sparse[32 * MIB..32 * MIB + 10_000].copy_from_slice(&text(10_000, 9));
+    file(&mut tree, "sparse", &sparse, meta());
+    for blocks in [2, 3, 10, 300] {
+        for delta in [-1i64, 0, 1] {
+            let size = (blocks * 4096 + delta) as usize;
+            file(
+                &mut tree,
+                &format!("sizes/{size}"),
+                &text(size, size as u32),
+                meta(),
+            );
+        }
+    }
+    tree
+}
+
+#[test]
+fn lz4_files_read_back() {
+    let tree = compressible();
+    let image = write_with(&tree, EPOCH, Compression::Lz4);
+    assert_matches(&tree, &image, EPOCH);
+    let reader = Reader::new(&image);
+    assert_eq!(
+        reader.superblock.feature_incompat,
+        superblock::INCOMPAT_LZ4_0PADDING | superblock::INCOMPAT_CHUNKED_FILE
+    );
+    assert_eq!(reader.superblock.lz4_max_distance, 65_535);
+    let inode = |path: &str| reader.inode(reader.lookup(path.as_bytes()));
+    let layout = |path: &str| inode(path).core.layout;
+    for path in [
+        "text/large",
+        "mixed",
+        "zero-runs",
+        "bin/tool",
+        "block",
+        "sizes/40959",
+        "sizes/40961",
+        "sizes/1228801",
+    ] {
+        assert_eq!(layout(path), Layout::CompressionLegacy, "{path}");
+    }
+    assert_eq!(
+        layout("text/small"),
+        Layout::FlatInline,
+        "5000 bytes cannot save a block"
+    );
+    assert_eq!(
+        layout("sizes/8191"),
+        Layout::CompressionLegacy,
+        "2 blocks to 1"
+    );
+    assert_eq!(layout("noise"), Layout::FlatInline, "noise stays flat");
+    assert_eq!(
+        layout("sparse"),
+        Layout::ChunkBased,
+        "holes beat compressed zeros"
+    );
+    let kinds = |path: &str| {
+        let indexes = reader.indexes(&inode(path));
+        [0, 1, 2].map(|kind| indexes.iter().filter(|index| index.0 == kind).count())
+    };
+    let [plain, head, nonhead] = kinds("mixed");
+    assert!(
+        plain >= 7 && head >= 4 && nonhead >= 4,
+        "{plain} {head} {nonhead}"
+    );
+    let [_, head, nonhead] = kinds("text/large");
+    assert!(nonhead > head, "text compresses over 2:1: {head} {nonhead}");
+    let uncompressed = write_image(&tree, EPOCH);
+    assert!(
+        image.len() < uncompressed.len() - (4 << 20),
+        "{} vs {} bytes",
+        image.len(),
+        uncompressed.len()
+    );
+}
+
+#[test]
+fn lz4_images_are_deterministic() {
+    let tree = compressible();
+    let image = write_with(&tree, EPOCH, Compression::Lz4);
+    assert!(write_with(&compressible(), EPOCH, Compression::Lz4) == image);
+}
+
+#[test]
+fn lz4_without_compressible_files_claims_no_lz4_feature() {
+    let mut tree = Tree::new(EPOCH);
+    file(&mut tree, "small", &text(5000, 1), metadata(0o644, EPOCH));
+    file(
+        &mut tree,
+        "noise",
+        &noise(100_000, 2),
+        metadata(0o644, EPOCH),
+    );
+    let image = write_with(&tree, EPOCH, Compression::Lz4);
+    assert_eq!(Reader::new(&image).superblock.feature_incompat, 0);
+    assert!(image == write_image(&tree, EPOCH), "nothing saves a block");
+}
+
+#[test]
+fn compression_names_parse() {
+    for compression in Compression::ALL {
+        assert_eq!(
+            compression.to_string().parse::<Compression>().unwrap(),
+            compression
+        );
+    }
+    let error = "zstd".parse::<Compression>().unwrap_err().to_string();
+    assert!(error.contains("none or lz4"), "{error}");
 }
