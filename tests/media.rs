@@ -28,6 +28,8 @@ const FORMATS: &[&str] = &[
     "qcow2-efi",
     "vhd",
     "vmdk",
+    "aws",
+    "gcp",
 ];
 
 fn format_args() -> Vec<&'static str> {
@@ -82,9 +84,21 @@ fn path(name: &str) -> String {
     built().join(name).to_str().unwrap().to_owned()
 }
 
+/// The sha256 of a file, read in pieces: the cloud disks are 1 GiB.
 fn sha256(path: &Path) -> String {
     use sha2::Digest;
-    ossify::output::atomic::hex(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).unwrap();
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer).unwrap();
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    ossify::output::atomic::hex(&hasher.finalize())
 }
 
 #[test]

@@ -247,15 +247,20 @@ fn write_stream(
     stream: &Stream,
     source_date_epoch: u64,
 ) -> Result<(), OutputError> {
-    let streamed = formats.iter().map(|format| match format.recipe() {
-        Recipe::Tar { dockerfile } => Ok(dockerfile),
-        _ => Err(Unstreamable {
-            format: *format,
-            stream: stream.clone(),
-        }),
-    });
     // One format at most: the command line allows no more with `-o`.
-    let dockerfile = streamed.collect::<Result<Vec<bool>, _>>()?.contains(&true);
+    let mut dockerfile = false;
+    for &format in formats {
+        match format.recipe() {
+            Recipe::Tar { dockerfile: with } => dockerfile |= with,
+            _ => {
+                return Err(Unstreamable {
+                    format,
+                    stream: stream.clone(),
+                }
+                .into());
+            }
+        }
+    }
     let mut out = TargetWriter::open(&Target::Stream(stream.clone()))?;
     write_tar(tree, dockerfile, &mut out, source_date_epoch).map_err(|source| {
         OutputError::Format {

@@ -52,15 +52,13 @@ pub fn write<W: Write>(
         writer.append(&entry)?;
     }
     for file in appended {
-        let mut header = Header::new_ustar();
         let io_error = |source| WriteError::io(file.path.as_bytes(), source);
+        let mut header = generated_header(
+            EntryType::Regular,
+            file.contents.len() as u64,
+            source_date_epoch,
+        );
         header.set_path(file.path).map_err(io_error)?;
-        header.set_entry_type(EntryType::Regular);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(source_date_epoch);
-        header.set_size(file.contents.len() as u64);
         header.set_cksum();
         writer
             .builder
@@ -277,21 +275,33 @@ impl PaxRecords {
         if self.bytes.is_empty() {
             return None;
         }
-        let mut header = Header::new_ustar();
+        let mut header = generated_header(
+            EntryType::XHeader,
+            self.bytes.len() as u64,
+            source_date_epoch,
+        );
         let name = path.strip_suffix(b"/").unwrap_or(path);
         let base = name.rsplit(|&byte| byte == b'/').next().unwrap_or(name);
         let mut pax_name = b"PaxHeaders/".to_vec();
         pax_name.extend_from_slice(&base[..base.len().min(NAME_LEN - pax_name.len())]);
         set_ustar_path(&mut header, &pax_name);
-        header.set_entry_type(EntryType::XHeader);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(source_date_epoch);
-        header.set_size(self.bytes.len() as u64);
         header.set_cksum();
         Some((header, self.bytes))
     }
+}
+
+/// The ustar header of an entry ossify makes up rather than takes from the
+/// tree: owned by root, mode 0644, dated `mtime`. The caller sets the path
+/// and then the checksum.
+fn generated_header(entry_type: EntryType, size: u64, mtime: u64) -> Header {
+    let mut header = Header::new_ustar();
+    header.set_entry_type(entry_type);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(mtime);
+    header.set_size(size);
+    header
 }
 
 #[cfg(test)]

@@ -208,6 +208,7 @@ fn push_sequence(out: &mut Vec<u8>, literals: &[u8], matched: Option<(usize, usi
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{noise, text};
     use super::*;
 
     /// Checks the reference decoder's end-of-block rules, which lz4_flex
@@ -271,33 +272,6 @@ mod tests {
         let back = lz4_flex::block::decompress(&out, consumed).expect("a valid LZ4 block");
         assert!(back == input[..consumed], "decodes to the prefix");
         consumed
-    }
-
-    /// Text-like bytes: words from a small vocabulary, pseudo-randomly.
-    fn text(len: usize, seed: u32) -> Vec<u8> {
-        let words = [
-            "erofs ", "lz4 ", "block ", "cluster ", "index ", "the ", "\n", "kernel ",
-        ];
-        let mut state = seed;
-        let mut bytes = Vec::with_capacity(len + 8);
-        while bytes.len() < len {
-            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-            bytes.extend_from_slice(words[(state >> 16) as usize % words.len()].as_bytes());
-        }
-        bytes.truncate(len);
-        bytes
-    }
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut state = seed | 1;
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect()
     }
 
     #[test]

@@ -531,7 +531,7 @@ fn what_erofs_cannot_hold_is_an_error_naming_the_path() {
 }
 
 /// Text-like bytes: words from a small vocabulary, pseudo-randomly.
-fn text(len: usize, seed: u32) -> Vec<u8> {
+pub(super) fn text(len: usize, seed: u32) -> Vec<u8> {
     let words = [
         "root ",
         "erofs ",
@@ -553,7 +553,7 @@ fn text(len: usize, seed: u32) -> Vec<u8> {
 }
 
 /// Bytes LZ4 cannot shorten.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
+pub(super) fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed | 1;
     (0..len)
         .map(|_| {
