@@ -16,8 +16,10 @@ use crate::image::{
     self, LayoutRequest, Policy, Progress, Reference, ResolvedImage, ResolvedImages,
     ResolvedLayout, Resolver, Store, StoreGuard,
 };
+use crate::lock::Pins;
 use crate::output::manifest::{
-    FileName, HostFileRecord, ImageRecord, Manifest, OutputRecord, VERSION,
+    BuildOptions, ConfigRecord, FileName, HostFileRecord, ImageRecord, Manifest, OutputRecord,
+    SbomRecord, VERSION,
 };
 use crate::output::{self, Destination, Format, OutputError, atomic};
 use crate::tree::layer::Layer;
@@ -43,6 +45,11 @@ pub struct Request<'a> {
     /// The SBOM to write into the root; `None` for none (`--no-sbom`).
     pub sbom: Option<assemble::SbomOptions>,
     pub resolve: image::Options,
+    /// The configuration files, as the manifest records them.
+    pub configs: &'a [ConfigRecord],
+    /// Build from exactly these digests (`--locked`, or a rebuild): an
+    /// image without a pin is an error.
+    pub pins: Option<&'a Pins>,
     pub progress: Arc<dyn Progress>,
     /// Reports each stage as it starts.
     pub stage: &'a dyn Fn(&str),
@@ -71,6 +78,20 @@ pub enum BuildError {
     Output(#[from] OutputError),
     #[error("cannot read the environment: {0}")]
     Environment(std::io::Error),
+    #[error("{}", unpinned(position.as_ref(), reference))]
+    Unpinned {
+        position: Option<crate::config::Position>,
+        reference: String,
+    },
+    #[error(
+        "the lock pins {reference} for {locked}, but this build is for {platform}: lock again \
+         with the build's --arch or --platform"
+    )]
+    PlatformMismatch {
+        reference: String,
+        locked: String,
+        platform: String,
+    },
 }
 
 /// Builds `config` as `request` says and returns the manifest, which is
@@ -143,11 +164,13 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
     let metadata_yaml = serde_saphyr::to_string(config)
         .expect("a configuration always serialises")
         .into_bytes();
+    let sources_read = std::cell::RefCell::default();
     let host = Host {
         working_dir: &working_dir,
         home: home.as_deref(),
         metadata_yaml: &metadata_yaml,
         metadata_json: &metadata_json,
+        sources_read: &sources_read,
     };
     let options = assemble::Options {
         mtime: request.source_date_epoch,
@@ -177,17 +200,32 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
 
     let manifest = Manifest {
         version: VERSION,
+        ossify_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
         name: request.destination.name(),
         source_date_epoch: request.source_date_epoch,
+        options: Some(BuildOptions {
+            formats: request.formats.to_vec(),
+            platform: resolver.platform(),
+            size: request.disk_size,
+            boot_image: request.boot_image.clone(),
+            initrd_compression: request.initrd_compression,
+            squashfs_compression: request.root.squashfs_compression,
+            squashfs_block_size: request.root.squashfs_block_size,
+            erofs_compression: request.root.erofs_compression,
+            decompress_kernel: request.decompress_kernel,
+            sbom: request.sbom.as_ref().map(|sbom| SbomRecord {
+                path: sbom.path.clone(),
+                created: sbom.created,
+            }),
+        }),
+        configs: request.configs.to_vec(),
         images: image_records(&resolved, &layouts),
-        outputs: staged
-            .written()
+        source_files: sources_read
+            .into_inner()
             .into_iter()
-            .map(|w| OutputRecord {
-                format: w.format.to_string(),
-                file: output_file_name(&w.file.path),
-                size: w.file.size,
-                sha256: w.file.sha256,
+            .map(|read| HostFileRecord {
+                path: read.source,
+                sha256: read.sha256,
             })
             .collect(),
         host_files: bootloader
@@ -197,6 +235,16 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             .map(|f| HostFileRecord {
                 path: f.path,
                 sha256: f.sha256,
+            })
+            .collect(),
+        outputs: staged
+            .written()
+            .into_iter()
+            .map(|w| OutputRecord {
+                format: w.format.to_string(),
+                file: output_file_name(&w.file.path),
+                size: w.file.size,
+                sha256: w.file.sha256,
             })
             .collect(),
     };
@@ -230,13 +278,24 @@ fn resolve(
     request: &Request<'_>,
     with_boot_image: bool,
 ) -> Result<Resolution, BuildError> {
-    let mut references = references(config)?;
+    let mut named = references(config)?;
     let boot_image = if with_boot_image {
         boot_image(config, request)?
     } else {
         None
     };
-    references.extend(boot_image.clone());
+    named.extend(boot_image.clone());
+    let pin = |reference: &Reference, position: Option<&crate::config::Position>| {
+        pinned(request.pins, reference, position)
+    };
+    for named in &named {
+        pin(&named.reference, named.position.as_ref())?;
+    }
+    let references: Vec<(String, Reference)> = named
+        .into_iter()
+        .map(|n| (n.written, n.reference))
+        .collect();
+    let boot_image = boot_image.map(|n| (n.written, n.reference));
     let dir = match &request.cache_dir {
         Some(dir) => dir.clone(),
         None => Store::default_dir()?,
@@ -254,15 +313,36 @@ fn resolve(
     let resolver = Resolver::new(store.clone(), request.resolve.clone())
         .with_progress(Arc::clone(&request.progress));
     let layout_requests = layout_requests(config)?;
-    let requests: Vec<LayoutRequest> = layout_requests.iter().map(|(_, r)| r.clone()).collect();
+    let asked = unique
+        .iter()
+        .map(|reference| pin(reference, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let requests = layout_requests
+        .iter()
+        .map(|(_, request, position)| {
+            Ok(LayoutRequest {
+                reference: pin(&request.reference, Some(position))?,
+                platforms: request.platforms.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, BuildError>>()?;
     let ResolvedImages {
-        images: resolved,
-        layouts,
+        images: mut resolved,
+        mut layouts,
         lock: cache_lock,
-    } = resolver.resolve_with_layouts(&unique, &requests)?;
+    } = resolver.resolve_with_layouts(&asked, &requests)?;
+    // Pinned or not, an image is recorded and found by the reference the
+    // config names.
+    for (image, reference) in resolved.iter_mut().zip(&unique) {
+        image.reference = reference.clone();
+        check_platform(request.pins, image)?;
+    }
+    for (layout, (_, request, _)) in layouts.iter_mut().zip(&layout_requests) {
+        layout.reference = request.reference.clone();
+    }
     let layouts = layout_requests
         .into_iter()
-        .map(|(written, _)| written)
+        .map(|(written, _, _)| written)
         .zip(layouts)
         .collect();
     Ok(Resolution {
@@ -274,6 +354,57 @@ fn resolve(
         store,
         resolver,
     })
+}
+
+/// Why an image is missing from the lock, and what to do.
+fn unpinned(position: Option<&crate::config::Position>, reference: &str) -> String {
+    match position {
+        Some(position) => format!(
+            "{position}: image {reference} is not pinned by the lock file: the config changed \
+             since `ossify lock`, or was locked with other files; run `ossify lock` again"
+        ),
+        None => format!(
+            "--boot-image {reference} is not pinned by the lock file; lock with the same \
+             option: `ossify lock --boot-image {reference} CONFIG…`"
+        ),
+    }
+}
+
+/// `reference` as the build asks for it: pinned when `pins` are given,
+/// and then an error when they do not pin it.
+fn pinned(
+    pins: Option<&Pins>,
+    reference: &Reference,
+    position: Option<&crate::config::Position>,
+) -> Result<Reference, BuildError> {
+    let Some(pins) = pins else {
+        return Ok(reference.clone());
+    };
+    match pins.get(reference) {
+        Some(pin) => Ok(pin.pinned.clone()),
+        None => Err(BuildError::Unpinned {
+            position: position.cloned(),
+            reference: reference.to_string(),
+        }),
+    }
+}
+
+/// A pinned image must be for the platform it was pinned for: the same
+/// index gives another platform other bytes.
+fn check_platform(pins: Option<&Pins>, image: &ResolvedImage) -> Result<(), BuildError> {
+    let Some(pin) = pins.and_then(|pins| pins.get(&image.reference)) else {
+        return Ok(());
+    };
+    let platform = image.platform.to_string();
+    if pin.platform == platform {
+        Ok(())
+    } else {
+        Err(BuildError::PlatformMismatch {
+            reference: image.reference.to_string(),
+            locked: pin.platform.clone(),
+            platform,
+        })
+    }
 }
 
 /// Resolves, without building, every image `config` names and the boot
@@ -320,19 +451,33 @@ fn output_file_name(path: &Path) -> FileName {
         .expect("every output path ends in a plain file name")
 }
 
+/// An image reference as written, parsed, and where it was written
+/// (`None` for the command line's).
+#[derive(Clone)]
+struct Named {
+    written: String,
+    reference: Reference,
+    position: Option<crate::config::Position>,
+}
+
 /// The boot image to take bootloader files from, as written and parsed:
 /// the command line's, else the config's `boot: image:`.
-fn boot_image(
-    config: &Config,
-    request: &Request<'_>,
-) -> Result<Option<(String, Reference)>, BuildError> {
+fn boot_image(config: &Config, request: &Request<'_>) -> Result<Option<Named>, BuildError> {
     if let Some(written) = &request.boot_image {
         let reference = Reference::from_str(written).map_err(BuildError::BootImage)?;
-        return Ok(Some((written.clone(), reference)));
+        return Ok(Some(Named {
+            written: written.clone(),
+            reference,
+            position: None,
+        }));
     }
     match &config.boot {
         Some(boot) => match Reference::from_str(&boot.value.image) {
-            Ok(reference) => Ok(Some((boot.value.image.clone(), reference))),
+            Ok(reference) => Ok(Some(Named {
+                written: boot.value.image.clone(),
+                reference,
+                position: Some(boot.position.clone()),
+            })),
             Err(source) => Err(BuildError::Reference {
                 position: boot.position.clone(),
                 source,
@@ -343,7 +488,7 @@ fn boot_image(
 }
 
 /// Every image reference of `config`, as written and parsed, in build order.
-fn references(config: &Config) -> Result<Vec<(String, Reference)>, BuildError> {
+fn references(config: &Config) -> Result<Vec<Named>, BuildError> {
     let mut written: Vec<Located<String>> = Vec::new();
     if let Some(kernel) = &config.kernel
         && let Some(image) = kernel.image.as_ref().filter(|i| !i.is_empty())
@@ -376,7 +521,11 @@ fn references(config: &Config) -> Result<Vec<(String, Reference)>, BuildError> {
     written
         .into_iter()
         .map(|w| match Reference::from_str(&w.value) {
-            Ok(reference) => Ok((w.value, reference)),
+            Ok(reference) => Ok(Named {
+                written: w.value,
+                reference,
+                position: Some(w.position),
+            }),
             Err(source) => Err(BuildError::Reference {
                 position: w.position,
                 source,
@@ -391,8 +540,10 @@ fn is_oci_volume(volume: &crate::config::Volume) -> bool {
 }
 
 /// The volumes of `format: oci` that name an image, as layout requests
-/// with the reference as written.
-fn layout_requests(config: &Config) -> Result<Vec<(String, LayoutRequest)>, BuildError> {
+/// with the reference as written and where.
+fn layout_requests(
+    config: &Config,
+) -> Result<Vec<(String, LayoutRequest, crate::config::Position)>, BuildError> {
     config
         .volumes
         .iter()
@@ -412,7 +563,7 @@ fn layout_requests(config: &Config) -> Result<Vec<(String, LayoutRequest)>, Buil
             })();
             Some(
                 request
-                    .map(|request| (image.clone(), request))
+                    .map(|request| (image.clone(), request, volume.position.clone()))
                     .map_err(|source| BuildError::Reference {
                         position: volume.position.clone(),
                         source,

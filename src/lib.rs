@@ -6,6 +6,7 @@
 //! [`assemble`] → [`write`] → [`output`]. See `docs/architecture.md`.
 
 pub mod abandoned;
+pub mod anatomy;
 pub mod assemble;
 pub mod bootloader;
 pub mod build;
@@ -13,6 +14,8 @@ pub mod cli;
 pub mod config;
 pub mod file_type;
 pub mod image;
+pub mod lock;
 pub mod output;
+pub mod rebuild;
 pub mod tree;
 pub mod write;

@@ -12,11 +12,15 @@ use ossify::build;
 use ossify::cli::progress::{Downloads, Progress, Stages};
 use ossify::cli::remote_config;
 use ossify::cli::{
-    BuildArgs, CacheCommand, Cli, Command, LockArgs, PullArgs, UsageError, ValidateArgs, VerifyArgs,
+    BuildArgs, CacheCommand, Cli, Command, DiffArgs, LockArgs, PullArgs, UsageError, ValidateArgs,
+    VerifyArgs,
 };
 use ossify::config::{self, Problem, Source};
 use ossify::image;
+use ossify::lock::LockFile;
+use ossify::output::manifest::{ConfigRecord, Manifest};
 use ossify::output::{Destination, Stream, Target, TargetWriter};
+use ossify::rebuild::Rebuild;
 use serde_json::json;
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Command::Cache(command) => cache(&command),
         Command::Lock(args) => lock(&args),
         Command::Verify(args) => verify(&args),
+        Command::Diff(args) => diff(&args),
     };
     match outcome {
         Ok(code) => code,
@@ -148,7 +153,7 @@ fn validate(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
     let plan = args.plan()?;
-    let loaded = load_configs(&args.configs, &progress)?;
+    let (loaded, configs) = load_configs(&args.configs, &progress)?;
     if args.dry_run {
         let yaml = serde_saphyr::to_string(&loaded.config)
             .context("cannot print the configuration as YAML")?;
@@ -159,14 +164,27 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create output directory {}", dir.display()))?;
     }
-    let resolve = args.images.resolve_options(args.network.policy())?;
+    let pins = if args.locked || args.frozen {
+        let path = lock_path(args.lockfile.as_deref(), &args.configs)?;
+        let lock = LockFile::read(&path)?;
+        lock.check_configs(&path, &configs)?;
+        Some(lock.pins(&path)?)
+    } else {
+        None
+    };
+    let policy = if args.frozen {
+        image::Policy::Offline
+    } else {
+        args.network.policy()
+    };
+    let resolve = args.images.resolve_options(policy)?;
     let stages = Stages::new(&progress);
     let stage = |message: &str| stages.start(message);
     let request = build::Request {
         formats: &plan.formats,
         destination: &plan.destination,
         source_date_epoch: args.source_date_epoch,
-        cache_dir: args.images.cache.cache_dir.clone(),
+        cache_dir: args.images.registry.cache.cache_dir.clone(),
         boot_image: args.boot_image.clone(),
         disk_size: plan.disk_size,
         root: plan.root,
@@ -174,6 +192,8 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         decompress_kernel: args.decompress_kernel,
         sbom: sbom_options(args, &progress),
         resolve,
+        configs: &configs,
+        pins: pins.as_ref(),
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,
     };
@@ -219,7 +239,7 @@ fn pull(args: &PullArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("invalid image reference `{r}`"))
         })
         .collect::<anyhow::Result<Vec<image::Reference>>>()?;
-    let store = args.images.cache.open()?;
+    let store = args.images.registry.cache.open()?;
     let resolver = image::Resolver::new(
         store,
         args.images.resolve_options(if args.pull {
@@ -317,11 +337,12 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads, merges and checks `paths`, printing warnings; fails listing every
-/// problem.
+/// problem. Returns the configuration and each file as a manifest records
+/// it.
 fn load_configs(
     paths: &[std::path::PathBuf],
     progress: &Progress,
-) -> anyhow::Result<config::Loaded> {
+) -> anyhow::Result<(config::Loaded, Vec<ConfigRecord>)> {
     let sources = read_sources(paths)?;
     let loaded = config::load(&sources).map_err(|problems| {
         anyhow::anyhow!(
@@ -332,19 +353,50 @@ fn load_configs(
     for warning in &loaded.warnings {
         progress.warn(warning.to_string());
     }
-    Ok(loaded)
+    let records = sources
+        .into_iter()
+        .map(|source| {
+            let file = source.path.file_name().map_or_else(
+                || source.path.display().to_string(),
+                |name| name.to_string_lossy().into_owned(),
+            );
+            ConfigRecord::new(file, source.text)
+        })
+        .collect();
+    Ok((loaded, records))
+}
+
+/// The lock file `--lockfile` names, else the one beside the last config.
+fn lock_path(
+    lockfile: Option<&std::path::Path>,
+    configs: &[std::path::PathBuf],
+) -> Result<std::path::PathBuf, UsageError> {
+    match lockfile {
+        Some(path) => Ok(path.to_owned()),
+        None => ossify::lock::default_path(configs).ok_or_else(|| {
+            UsageError(
+                "the config comes from standard input or a URL, so there is no lock file beside \
+                 it: name one with --lockfile"
+                    .into(),
+            )
+        }),
+    }
 }
 
 fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(args.verbosity);
-    let loaded = load_configs(&args.configs, &progress)?;
+    let path = match args.lockfile.as_deref() {
+        Some(path) if path == std::path::Path::new("-") => None,
+        lockfile => Some(lock_path(lockfile, &args.configs)?),
+    };
+    let (loaded, configs) = load_configs(&args.configs, &progress)?;
     let stages = Stages::new(&progress);
     let stage = |message: &str| stages.start(message);
     let request = build::Request {
         formats: &[],
         destination: &Destination::Output(Target::Stream(Stream::Stdout)),
         source_date_epoch: ossify::cli::DEFAULT_SOURCE_DATE_EPOCH,
-        cache_dir: args.images.cache.cache_dir.clone(),
+        cache_dir: args.images.registry.cache.cache_dir.clone(),
         boot_image: args.boot_image.clone(),
         disk_size: None,
         root: Default::default(),
@@ -352,19 +404,44 @@ fn lock(args: &LockArgs) -> anyhow::Result<ExitCode> {
         decompress_kernel: false,
         sbom: None,
         resolve: args.images.resolve_options(args.network.policy())?,
+        configs: &configs,
+        pins: None,
         progress: Arc::new(Downloads::new(&progress)),
         stage: &stage,
     };
     let images = build::lock(&loaded.config, &request)?;
     stages.end();
-    println!("{}", serde_json::to_string_pretty(&images)?);
+    let lock = LockFile::new(&configs, images);
+    match path {
+        None => std::io::stdout().write_all(&lock.to_json())?,
+        Some(path) => {
+            write_whole(&path, &lock.to_json())
+                .with_context(|| format!("cannot write lock file {}", path.display()))?;
+            progress.info(format!(
+                "{}: {} image(s) pinned",
+                path.display(),
+                lock.images.len()
+            ));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes `bytes` to `path` through a temporary file, so that `path` is
+/// either as it was or complete.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = ossify::output::atomic::AtomicFile::create(path)?;
+    file.write_all(bytes)?;
+    ossify::output::atomic::commit(vec![file.finish()?], None).map_err(std::io::Error::other)
+}
+
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    if args.rebuild {
+        return rebuild(args);
+    }
     let mut mismatched = 0;
     for path in &args.manifests {
-        let manifest = ossify::output::manifest::Manifest::read(path)
+        let manifest = Manifest::read(path)
             .with_context(|| format!("cannot use manifest {}", path.display()))?;
         let dir = path.parent().unwrap_or(std::path::Path::new("."));
         let mismatches = manifest
@@ -383,6 +460,107 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         mismatched += mismatches.len();
     }
     Ok(if mismatched == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `verify --rebuild`: each manifest's build made again in a temporary
+/// directory and compared with the files beside it.
+fn rebuild(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let progress = Progress::new(args.verbosity);
+    let mut all_identical = true;
+    for path in &args.manifests {
+        let rebuild = Rebuild::read(path)
+            .with_context(|| format!("cannot rebuild from manifest {}", path.display()))?;
+        let scratch = tempfile::Builder::new()
+            .prefix("ossify-rebuild-")
+            .tempdir()
+            .context("cannot make a temporary directory for the rebuild")?;
+        let destination = Destination::Directory {
+            dir: scratch.path().to_owned(),
+            name: rebuild.name.clone(),
+        };
+        let stages = Stages::new(&progress);
+        let stage = |message: &str| stages.start(message);
+        let options = &rebuild.options;
+        let request = build::Request {
+            formats: &options.formats,
+            destination: &destination,
+            source_date_epoch: rebuild.manifest.source_date_epoch,
+            cache_dir: args.registry.cache.cache_dir.clone(),
+            boot_image: options.boot_image.clone(),
+            disk_size: options.size,
+            root: rebuild.root_options(),
+            initrd_compression: options.initrd_compression,
+            decompress_kernel: options.decompress_kernel,
+            sbom: rebuild.sbom(),
+            resolve: args
+                .registry
+                .resolve_options(image::Policy::Cached, Some(options.platform.clone()))?,
+            configs: &rebuild.manifest.configs,
+            pins: Some(&rebuild.pins),
+            progress: Arc::new(Downloads::new(&progress)),
+            stage: &stage,
+        };
+        let rebuilt = build::build(&rebuild.config, &request)
+            .with_context(|| format!("cannot rebuild {}", path.display()))?;
+        stages.end();
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        let report = rebuild
+            .compare(dir, &rebuilt, scratch.path())
+            .with_context(|| format!("cannot compare the rebuild of {}", path.display()))?;
+        all_identical &= report.identical();
+        if args.json {
+            let object =
+                json!({"manifest": path, "identical": report.identical(), "report": report});
+            println!("{}", serde_json::to_string_pretty(&object)?);
+        } else {
+            for output in &report.outputs {
+                eprintln!("{}: {output}", path.display());
+            }
+            for input in &report.changed_inputs {
+                eprintln!("{}: {input}", path.display());
+            }
+        }
+    }
+    Ok(if all_identical {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `diff A B`: what two builds' manifests record differently.
+fn diff(args: &DiffArgs) -> anyhow::Result<ExitCode> {
+    let read = |path: &std::path::Path| {
+        Manifest::read(path).with_context(|| format!("cannot use manifest {}", path.display()))
+    };
+    let (a, b) = (read(&args.a)?, read(&args.b)?);
+    let changes = ossify::output::diff::diff(&a, &b);
+    if args.json {
+        let object =
+            json!({"a": args.a, "b": args.b, "identical": changes.is_empty(), "changes": changes});
+        println!("{}", serde_json::to_string_pretty(&object)?);
+    } else if changes.is_empty() {
+        println!(
+            "{} and {} record the same build",
+            args.a.display(),
+            args.b.display()
+        );
+    } else {
+        for change in &changes {
+            println!("{change}");
+        }
+        println!(
+            "{} difference(s) between {} and {}",
+            changes.len(),
+            args.a.display(),
+            args.b.display()
+        );
+    }
+    Ok(if changes.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

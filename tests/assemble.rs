@@ -171,6 +171,7 @@ fn assemble_with(
         home: None,
         metadata_yaml: b"kernel: {}\n",
         metadata_json: b"{}",
+        sources_read: &Default::default(),
     };
     assemble::assemble(
         &config,

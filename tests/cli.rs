@@ -68,7 +68,7 @@ fn a_linuxkit_build_line_parses_like_ossify_spelling() {
     assert_eq!(linuxkit.formats, ["iso-efi", "raw-bios"]);
     assert_eq!(linuxkit.dir, Some(PathBuf::from("out")));
     assert_eq!(
-        linuxkit.images.cache.cache_dir,
+        linuxkit.images.registry.cache.cache_dir,
         Some(PathBuf::from("/tmp/lkcache"))
     );
     // Today's linuxkit (cobra) spells them with two dashes, and `--o`.

@@ -1,6 +1,7 @@
 //! The `files:` section: entries written last, over everything the images
 //! put in place.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fs::FileType;
 use std::io;
@@ -71,6 +72,17 @@ pub struct Host<'a> {
     /// The contents of `metadata: yaml` and `metadata: json` entries.
     pub metadata_yaml: &'a [u8],
     pub metadata_json: &'a [u8],
+    /// Each `source:` read, as written, with the sha256 of what was read:
+    /// inputs a build's manifest pins.
+    pub sources_read: &'a RefCell<Vec<SourceRead>>,
+}
+
+/// A host file a `files:` entry read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRead {
+    /// The `source:` as written.
+    pub source: String,
+    pub sha256: String,
 }
 
 /// Writes every entry of `files` into `root`, in order.
@@ -140,7 +152,15 @@ fn place_one(
         Kind::File(root.store_bytes(contents).map_err(Failure::Storage)?)
     } else if let Some(source) = &file.source {
         match read_source(root, source, &expand_source(source, host), file.optional)? {
-            Some(blob) => Kind::File(blob),
+            Some(blob) => {
+                let sha256 = crate::output::manifest::sha256(&mut root.contents(&blob))
+                    .map_err(Failure::Storage)?;
+                host.sources_read.borrow_mut().push(SourceRead {
+                    source: source.clone(),
+                    sha256,
+                });
+                Kind::File(blob)
+            }
             None => return Ok(()),
         }
     } else {

@@ -53,23 +53,37 @@ pub enum Command {
     /// crane can read too.
     #[command(subcommand)]
     Cache(CacheCommand),
-    /// Print the images a build would use now, pinned by digest.
+    /// Pin every image the configs name to its digest, in a lock file.
     ///
-    /// Resolves every image the configs name, and the boot image if one is
-    /// named, without building; prints them as JSON, the same records a
-    /// build writes under `images` in its manifest.
+    /// Resolves every image the configs name, the boot image and volumes'
+    /// images included, without building, and writes them with the config
+    /// files' sha256 to `<last config's stem>.lock.json` beside the last
+    /// config (or --lockfile). `build --locked` then uses exactly those
+    /// digests, wherever the tags have moved.
     Lock(LockArgs),
-    /// Check built files against their manifest.
+    /// Check built files against their manifest, or rebuild them.
     ///
     /// Every output beside MANIFEST must have the size and sha256 it
     /// records; each difference is printed, and the exit status is 1.
+    /// With --rebuild, the build is made again from the manifest's pinned
+    /// inputs and compared byte by byte with the files beside it.
     Verify(VerifyArgs),
+    /// Say why two builds differ: their inputs, options and outputs.
+    ///
+    /// Compares two manifests written by `ossify build`; exit status 0
+    /// when they record the same build, 1 when they differ.
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args, PartialEq, Eq)]
 pub struct LockArgs {
     #[command(flatten)]
     pub images: ImageArgs,
+
+    /// Where to write the lock. Default: `<stem>.lock.json` beside the
+    /// last config file; `-` prints it on stdout.
+    #[arg(long, value_name = "PATH")]
+    pub lockfile: Option<PathBuf>,
 
     #[command(flatten)]
     pub network: NetworkArgs,
@@ -88,9 +102,41 @@ pub struct LockArgs {
 
 #[derive(Debug, Args, PartialEq, Eq)]
 pub struct VerifyArgs {
+    /// Build again from each manifest's configs, options and pinned
+    /// images (fetched by digest when not cached) into a temporary
+    /// directory, and report for every output whether it is identical,
+    /// or the first differing byte and the structure it falls in.
+    #[arg(long)]
+    pub rebuild: bool,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Print one JSON result object per manifest on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+
     /// `<name>.manifest.json` files written by `ossify build`.
     #[arg(value_name = "MANIFEST", required = true)]
     pub manifests: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args, PartialEq, Eq)]
+pub struct DiffArgs {
+    /// Print the differences as a JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The manifest of the first build.
+    #[arg(value_name = "A")]
+    pub a: PathBuf,
+
+    /// The manifest of the second build.
+    #[arg(value_name = "B")]
+    pub b: PathBuf,
 }
 
 #[derive(Debug, Args, PartialEq, Eq)]
@@ -123,6 +169,21 @@ pub struct BuildArgs {
 
     #[command(flatten)]
     pub network: NetworkArgs,
+
+    /// Build from the digests the lock file pins (see `ossify lock`), not
+    /// where tags point now; fails when the config names an image the lock
+    /// does not pin, or a config file changed since it was locked.
+    #[arg(long)]
+    pub locked: bool,
+
+    /// --locked and --offline: the cache must hold every pinned image.
+    #[arg(long, conflicts_with = "pull")]
+    pub frozen: bool,
+
+    /// The lock file --locked reads. Default: `<stem>.lock.json` beside
+    /// the last config file.
+    #[arg(long, value_name = "PATH")]
+    pub lockfile: Option<PathBuf>,
 
     /// Timestamp for every file and generated entry, in seconds since 1970.
     /// Default: $SOURCE_DATE_EPOCH, else LinuxKit's fixed 1492533000.
@@ -223,6 +284,14 @@ pub struct ImageArgs {
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
 
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Where images are cached and how registries are reached: shared by
+/// every command that resolves images.
+#[derive(Debug, Args, PartialEq, Eq, Clone)]
+pub struct RegistryArgs {
     #[command(flatten)]
     pub cache: CacheArgs,
 
@@ -403,14 +472,25 @@ pub fn say_waiting(message: &str) {
 }
 
 impl ImageArgs {
-    /// Resolution options for `policy`, with mirrors from the flags and
-    /// from `$LINUXKIT_MIRROR`.
+    /// Resolution options for `policy` and the platform asked for.
     pub fn resolve_options(&self, policy: image::Policy) -> Result<image::Options, image::Error> {
         let platform = match (&self.platform, &self.arch) {
             (Some(platform), _) => Some(platform.parse()?),
             (None, Some(arch)) => Some(image::Platform::linux(arch)),
             (None, None) => None,
         };
+        self.registry.resolve_options(policy, platform)
+    }
+}
+
+impl RegistryArgs {
+    /// Resolution options for `policy` and `platform` (`None`: the
+    /// host's), with mirrors from the flags and from `$LINUXKIT_MIRROR`.
+    pub fn resolve_options(
+        &self,
+        policy: image::Policy,
+        platform: Option<image::Platform>,
+    ) -> Result<image::Options, image::Error> {
         let mut mirrors = self
             .mirrors
             .iter()

@@ -12,23 +12,139 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::destination::{InvalidName, plain_file_name};
-use crate::file_type::describe;
+use super::format::Format;
+use crate::file_type::{SmallFileError, describe, read_small_file};
+use crate::image::Platform;
+use crate::write::initrd_compression::InitrdCompression;
+use crate::write::{erofs, squashfs};
 
 /// The manifest's schema version; bumped on incompatible changes.
-pub const VERSION: u32 = 1;
+/// Version 1 recorded images and outputs only; 2 adds all a rebuild needs.
+pub const VERSION: u32 = 2;
 
+/// A build: what it was made from (enough to make it again) and what it
+/// made. Field order is the JSON's key order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
     pub version: u32,
+    /// The ossify that built it; absent in version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ossify_version: Option<String>,
     pub name: String,
     pub source_date_epoch: u64,
+    /// Every option that affects the bytes; absent in version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<BuildOptions>,
+    /// The configuration files, in merge order, whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configs: Vec<ConfigRecord>,
     /// Every image used, in configuration order, each once.
     pub images: Vec<ImageRecord>,
-    pub outputs: Vec<OutputRecord>,
+    /// Files read from the host for `files:` entries with a `source:`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_files: Vec<HostFileRecord>,
     /// Bootloader files taken from the host because no boot image was
     /// named; absent when there were none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_files: Vec<HostFileRecord>,
+    pub outputs: Vec<OutputRecord>,
+}
+
+/// The options of a build that change its bytes, beyond the name and
+/// SOURCE_DATE_EPOCH: with the configs and pinned images, all a rebuild
+/// needs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BuildOptions {
+    #[serde(with = "as_strings")]
+    pub formats: Vec<Format>,
+    /// The platform images were picked for.
+    #[serde(with = "as_string")]
+    pub platform: Platform,
+    /// `--size` in bytes.
+    pub size: Option<u64>,
+    /// `--boot-image` as given; a config's `boot:` is in the config.
+    pub boot_image: Option<String>,
+    #[serde(with = "as_string")]
+    pub initrd_compression: InitrdCompression,
+    #[serde(with = "as_string")]
+    pub squashfs_compression: squashfs::Compression,
+    #[serde(with = "as_string")]
+    pub squashfs_block_size: squashfs::BlockSize,
+    #[serde(with = "as_string")]
+    pub erofs_compression: erofs::Compression,
+    pub decompress_kernel: bool,
+    /// The SBOM written into the root; `None` with `--no-sbom`.
+    pub sbom: Option<SbomRecord>,
+}
+
+/// Where the SBOM went in the root, and the date it carries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SbomRecord {
+    pub path: String,
+    pub created: u64,
+}
+
+/// A configuration file as read: its name (not its directory, so builds
+/// from different places compare equal), its sha256 and its text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConfigRecord {
+    pub file: String,
+    pub sha256: String,
+    pub text: String,
+}
+
+impl ConfigRecord {
+    pub fn new(file: String, text: String) -> ConfigRecord {
+        ConfigRecord {
+            file,
+            sha256: super::atomic::hex(&Sha256::digest(text.as_bytes())),
+            text,
+        }
+    }
+}
+
+/// A value kept in JSON as its `Display` form and read back with
+/// `FromStr`, so the manifest holds the spellings the command line takes.
+mod as_string {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
+}
+
+/// A list of values, each kept as [`as_string`] keeps one.
+mod as_strings {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<T: Display, S: Serializer>(values: &[T], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|value| value.parse().map_err(D::Error::custom))
+            .collect()
+    }
 }
 
 /// An image as asked for and as resolved.
@@ -128,44 +244,23 @@ const MAX_MANIFEST: u64 = 1 << 20;
 /// A file is not a manifest `verify` can check.
 #[derive(Debug, Error)]
 pub enum ReadError {
-    #[error("cannot read it")]
-    Io(#[source] io::Error),
-    #[error("it is larger than {MAX_MANIFEST} bytes, more than any build writes")]
-    TooLarge,
-    #[error("it is {0}, not a file a build writes")]
-    NotAFile(&'static str),
+    #[error(transparent)]
+    File(#[from] SmallFileError),
     #[error("it is not a build manifest")]
     Malformed(#[source] serde_json::Error),
-    #[error("it has version {0}; this ossify reads version {VERSION}")]
+    #[error("it has version {0}; this ossify reads versions 1 to {VERSION}")]
     Version(u32),
     #[error("it lists no outputs; every build writes at least one")]
     NoOutputs,
 }
 
 impl Manifest {
-    /// Reads a manifest file written by a build: a JSON object of this
+    /// Reads a manifest file written by a build: a JSON object of a known
     /// version with at least one output, each a plain file name.
     pub fn read(path: &Path) -> Result<Manifest, ReadError> {
-        // Opened without waiting for a FIFO's writer, then refused unless
-        // it is a regular file.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(ReadError::Io)?;
-        let kind = file.metadata().map_err(ReadError::Io)?.file_type();
-        if !kind.is_file() {
-            return Err(ReadError::NotAFile(describe(kind)));
-        }
-        let mut bytes = Vec::new();
-        file.take(MAX_MANIFEST + 1)
-            .read_to_end(&mut bytes)
-            .map_err(ReadError::Io)?;
-        if bytes.len() as u64 > MAX_MANIFEST {
-            return Err(ReadError::TooLarge);
-        }
+        let bytes = read_small_file(path, MAX_MANIFEST)?;
         let manifest: Manifest = serde_json::from_slice(&bytes).map_err(ReadError::Malformed)?;
-        if manifest.version != VERSION {
+        if !(1..=VERSION).contains(&manifest.version) {
             return Err(ReadError::Version(manifest.version));
         }
         if manifest.outputs.is_empty() {
@@ -234,7 +329,7 @@ impl Manifest {
 }
 
 /// The sha256 of everything `reader` yields, in lower-case hex.
-fn sha256(reader: &mut impl Read) -> io::Result<String> {
+pub fn sha256(reader: &mut impl Read) -> io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 1 << 20];
     loop {

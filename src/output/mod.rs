@@ -6,6 +6,7 @@ pub mod atomic;
 mod boot;
 mod bootable;
 pub mod destination;
+pub mod diff;
 mod disk;
 mod efi;
 mod format;
