@@ -721,35 +721,3 @@ fn verify_accepts_the_outputs_and_names_every_changed_or_missing_file() {
     );
     assert!(stderr.contains("e2e-kernel: missing"), "{stderr}");
 }
-
-#[test]
-fn lock_prints_the_images_a_build_records_without_building() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cache, config) = setup(dir.path());
-    let locked = support::ossify_in(
-        dir.path(),
-        &[
-            "lock",
-            "--offline",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            config.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        locked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&locked.stderr)
-    );
-    let out = dir.path().join("out");
-    assert!(
-        build(dir.path(), &cache, &config, &out, &[])
-            .status
-            .success()
-    );
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("e2e.manifest.json")).unwrap()).unwrap();
-    let images: serde_json::Value = serde_json::from_slice(&locked.stdout).unwrap();
-    assert_eq!(images, manifest["images"]);
-    assert_eq!(images.as_array().unwrap().len(), 3);
-}
