@@ -285,11 +285,17 @@ fn resolve(
         None
     };
     named.extend(boot_image.clone());
-    let pin = |reference: &Reference, position: Option<&crate::config::Position>| {
-        pinned(request.pins, reference, position)
-    };
+    // Each distinct image once, in the order first named, with what is
+    // asked for: its pinned form when there are pins.
+    let mut unique: Vec<(Reference, Reference)> = Vec::new();
     for named in &named {
-        pin(&named.reference, named.position.as_ref())?;
+        if !unique
+            .iter()
+            .any(|(reference, _)| *reference == named.reference)
+        {
+            let asked = pinned(request.pins, &named.reference, named.position.as_ref())?;
+            unique.push((named.reference.clone(), asked));
+        }
     }
     let references: Vec<(String, Reference)> = named
         .into_iter()
@@ -309,20 +315,16 @@ fn resolve(
     let progress = Arc::clone(&request.progress);
     let store = store.on_wait(move |message| progress.waiting(message));
     (request.stage)(&format!("resolving {} image(s)", references.len()));
-    let unique: Vec<Reference> = dedup(references.iter().map(|(_, r)| r.clone()));
     let resolver = Resolver::new(store.clone(), request.resolve.clone())
         .with_progress(Arc::clone(&request.progress));
     let layout_requests = layout_requests(config)?;
-    let asked = unique
-        .iter()
-        .map(|reference| pin(reference, None))
-        .collect::<Result<Vec<_>, _>>()?;
+    let asked: Vec<Reference> = unique.iter().map(|(_, asked)| asked.clone()).collect();
     let requests = layout_requests
         .iter()
-        .map(|(_, request, position)| {
+        .map(|(_, layout, position)| {
             Ok(LayoutRequest {
-                reference: pin(&request.reference, Some(position))?,
-                platforms: request.platforms.clone(),
+                reference: pinned(request.pins, &layout.reference, Some(position))?,
+                platforms: layout.platforms.clone(),
             })
         })
         .collect::<Result<Vec<_>, BuildError>>()?;
@@ -333,7 +335,7 @@ fn resolve(
     } = resolver.resolve_with_layouts(&asked, &requests)?;
     // Pinned or not, an image is recorded and found by the reference the
     // config names.
-    for (image, reference) in resolved.iter_mut().zip(&unique) {
+    for (image, (reference, _)) in resolved.iter_mut().zip(&unique) {
         image.reference = reference.clone();
         check_platform(request.pins, image)?;
     }
@@ -571,16 +573,6 @@ fn layout_requests(
             )
         })
         .collect()
-}
-
-fn dedup<T: PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
-    let mut unique = Vec::new();
-    for item in items {
-        if !unique.contains(&item) {
-            unique.push(item);
-        }
-    }
-    unique
 }
 
 /// Resolved images whose blobs are in the cache, read and verified as

@@ -478,10 +478,7 @@ fn rebuild(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             .prefix("ossify-rebuild-")
             .tempdir()
             .context("cannot make a temporary directory for the rebuild")?;
-        let destination = Destination::Directory {
-            dir: scratch.path().to_owned(),
-            name: rebuild.name.clone(),
-        };
+        let destination = rebuild.destination(scratch.path());
         let stages = Stages::new(&progress);
         let stage = |message: &str| stages.start(message);
         let options = &rebuild.options;

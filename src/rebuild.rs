@@ -12,7 +12,7 @@ use crate::assemble::SbomOptions;
 use crate::config::{self, Config, Source};
 use crate::lock::Pins;
 use crate::output::manifest::{BuildOptions, ConfigRecord, HostFileRecord, Manifest, ReadError};
-use crate::output::{Name, RootOptions};
+use crate::output::{Destination, Name, RootOptions, Target};
 
 /// A manifest read for a rebuild, its configs parsed and its images
 /// pinned.
@@ -95,6 +95,20 @@ impl Rebuild {
             config,
             pins,
         })
+    }
+
+    /// Where the rebuild writes into `dir`: as the build did, under the
+    /// recorded name, or to one file when `-o FILE` named the output.
+    pub fn destination(&self, dir: &Path) -> Destination {
+        match &self.manifest.outputs[..] {
+            [only] if only.file.as_str() == self.manifest.name => {
+                Destination::Output(Target::File(dir.join(only.file.as_str())))
+            }
+            _ => Destination::Directory {
+                dir: dir.to_owned(),
+                name: self.name.clone(),
+            },
+        }
     }
 
     /// How root filesystem images were written.

@@ -131,8 +131,15 @@ fn a_build_writes_linuxkits_files_and_a_manifest_of_their_digests() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("e2e.manifest.json")).unwrap()).unwrap();
     assert_eq!(printed, manifest, "--json prints the manifest");
-    assert_eq!(manifest["version"], 1);
+    assert_eq!(manifest["version"], 2);
     assert_eq!(manifest["source_date_epoch"], 1_492_533_000);
+    assert_eq!(
+        manifest["options"]["formats"],
+        json!(["tar", "kernel+initrd", "tar-kernel-initrd"])
+    );
+    assert_eq!(manifest["options"]["platform"], "linux/amd64");
+    assert_eq!(manifest["configs"][0]["file"], "e2e.yml");
+    assert_eq!(manifest["configs"][0]["text"], CONFIG);
     let files: Vec<&str> = manifest["outputs"]
         .as_array()
         .unwrap()

@@ -359,6 +359,26 @@ fn verify_rebuild_passes_untouched_and_names_the_changed_byte() {
 }
 
 #[test]
+fn verify_rebuild_remakes_a_build_written_with_dash_o() {
+    let scratch = Scratch::new();
+    std::fs::create_dir(scratch.path().join("out")).unwrap();
+    let built = scratch.run(&["build", "--offline", "-o", "out/root.tar"]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let rebuilt = ossify_in(
+        scratch.path(),
+        &[
+            "verify",
+            "--rebuild",
+            "--cache-dir",
+            scratch.cache().to_str().unwrap(),
+            "out/root.tar.manifest.json",
+        ],
+    );
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    assert!(stderr(&rebuilt).contains("root.tar: identical"));
+}
+
+#[test]
 #[ignore = "heavy: needs docker-registry and skopeo (scripts/test.sh)"]
 fn locked_pull_builds_the_pinned_image_after_the_registry_moved_the_tag() {
     let registry = support::Registry::start();

@@ -627,7 +627,7 @@ fn verify_checks_only_files_in_the_manifests_directory() {
     let waited = support::ossify_in(dir.path(), &["verify", fifo.to_str().unwrap()]);
     assert_eq!(waited.status.code(), Some(1));
     assert!(
-        stderr(&waited).contains("it is a FIFO, not a file a build writes"),
+        stderr(&waited).contains("it is a FIFO, not a regular file"),
         "{}",
         stderr(&waited)
     );
