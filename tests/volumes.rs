@@ -175,3 +175,55 @@ fn an_oci_volume_of_a_single_image_says_it_needs_an_index() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_lock_pins_an_oci_volumes_index_and_a_rebuild_uses_it() {
+    let (registry, index, _) = registry();
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path(), &registry, "multi", "").unwrap();
+    let cache = dir.path().join("cache");
+    let run = |args: &[&str]| {
+        let mut line = args.to_vec();
+        line.extend(["--cache-dir", cache.to_str().unwrap()]);
+        support::ossify_in(dir.path(), &line)
+    };
+    let locked = run(&["lock", "--offline", "vol.yml"]);
+    assert!(locked.status.success(), "{}", stderr(&locked));
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("vol.lock.json")).unwrap()).unwrap();
+    assert!(
+        lock["images"][0]["resolved"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("@{index}"))
+    );
+    assert_eq!(lock["images"][0]["platform"], "all");
+
+    let frozen = run(&[
+        "build",
+        "-f",
+        "tar",
+        "--no-sbom",
+        "--frozen",
+        "--dir",
+        "frozen",
+        "vol.yml",
+    ]);
+    assert!(frozen.status.success(), "{}", stderr(&frozen));
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("frozen/vol.manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["images"], lock["images"]);
+    let rebuilt = run(&["verify", "--rebuild", "frozen/vol.manifest.json"]);
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    assert!(
+        stderr(&rebuilt).contains("vol.tar: identical"),
+        "{}",
+        stderr(&rebuilt)
+    );
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
