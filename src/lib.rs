@@ -6,6 +6,7 @@
 //! [`assemble`] → [`write`] → [`output`]. See `docs/architecture.md`.
 
 pub mod abandoned;
+pub mod anatomy;
 pub mod assemble;
 pub mod bootloader;
 pub mod build;
