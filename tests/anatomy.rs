@@ -110,7 +110,10 @@ fn layouts_follow_format_names_and_file_suffixes() {
     assert_eq!(Layout::of("kernel+initrd", "x-initrd.img"), Layout::Initrd);
     assert_eq!(Layout::of("kernel+initrd", "x-kernel"), Layout::Opaque);
     assert_eq!(Layout::of("kernel+initrd", "x-cmdline"), Layout::Opaque);
-    assert_eq!(Layout::of("kernel+squashfs", "x-squashfs.img"), Layout::Squashfs);
+    assert_eq!(
+        Layout::of("kernel+squashfs", "x-squashfs.img"),
+        Layout::Squashfs
+    );
     assert_eq!(Layout::of("kernel+iso", "x.iso"), Layout::Iso9660);
     assert_eq!(Layout::of("iso-efi", "x-efi.iso"), Layout::Iso9660);
     assert_eq!(Layout::of("raw-efi", "x-efi.img"), Layout::Disk);
@@ -133,7 +136,12 @@ fn tar_names_the_entry_header_data_extension_and_end() {
     let mark = find(&image, MARK);
     assert_flip(Layout::Tar, &image, mark, &["tar entry etc/issue", "data"]);
     let header = find(&image, b"etc/issue\0");
-    assert_flip(Layout::Tar, &image, header + 110, &["tar entry etc/issue", "header"]);
+    assert_flip(
+        Layout::Tar,
+        &image,
+        header + 110,
+        &["tar entry etc/issue", "header"],
+    );
     let long = format!("usr/share/{}", "n".repeat(120));
     let record = find(&image, b"path=usr/share/nnn");
     assert_flip(
@@ -149,7 +157,12 @@ fn tar_names_the_entry_header_data_extension_and_end() {
         mark - 9_000 + 20_000 + 10,
         &["tar entry etc/issue", "padding after data"],
     );
-    assert_flip(Layout::Tar, &image, image.len() - 1, &["end-of-archive blocks"]);
+    assert_flip(
+        Layout::Tar,
+        &image,
+        image.len() - 1,
+        &["end-of-archive blocks"],
+    );
 }
 
 fn initrd(tree: &Tree, compression: InitrdCompression) -> Vec<u8> {
@@ -194,8 +207,18 @@ fn an_uncompressed_initrd_names_header_name_and_data() {
         &["cpio entry etc/issue", "data"],
     );
     let name = find(&image, b"etc/issue\0");
-    assert_flip(Layout::Initrd, &image, name, &["cpio entry etc/issue", "name"]);
-    assert_flip(Layout::Initrd, &image, name - 50, &["cpio entry etc/issue", "header"]);
+    assert_flip(
+        Layout::Initrd,
+        &image,
+        name,
+        &["cpio entry etc/issue", "name"],
+    );
+    assert_flip(
+        Layout::Initrd,
+        &image,
+        name - 50,
+        &["cpio entry etc/issue", "header"],
+    );
     assert_flip(
         Layout::Initrd,
         &image,
@@ -230,8 +253,14 @@ fn fat_names_boot_sector_fats_and_the_file_owning_a_cluster() {
     changed[mark] ^= 1;
     let difference = compare(Layout::Fat, &image, &changed).unwrap();
     assert_eq!(difference.offset, mark as u64);
-    assert!(difference.structure[0].starts_with("FAT cluster "), "{difference}");
-    assert_eq!(difference.structure[1..], ["file EFI/BOOT/BOOTX64.EFI", "data"]);
+    assert!(
+        difference.structure[0].starts_with("FAT cluster "),
+        "{difference}"
+    );
+    assert_eq!(
+        difference.structure[1..],
+        ["file EFI/BOOT/BOOTX64.EFI", "data"]
+    );
     // The first FAT follows the reserved sectors.
     let reserved = u16::from_le_bytes([image[14], image[15]]) as usize;
     let difference = compare(Layout::Fat, &image, &{
@@ -270,7 +299,12 @@ fn gpt_disk(dir: &Path) -> PathBuf {
 fn gpt_disks_name_tables_gaps_and_recurse_into_the_partition() {
     let dir = tempfile::tempdir().unwrap();
     let image = fs::read(gpt_disk(dir.path())).unwrap();
-    assert_flip(Layout::Disk, &image, 446, &["protective MBR", "partition entry 1"]);
+    assert_flip(
+        Layout::Disk,
+        &image,
+        446,
+        &["protective MBR", "partition entry 1"],
+    );
     assert_flip(Layout::Disk, &image, 520, &["GPT header"]);
     assert_flip(
         Layout::Disk,
@@ -279,16 +313,29 @@ fn gpt_disks_name_tables_gaps_and_recurse_into_the_partition() {
         &["GPT partition entry array", "entry 2"],
     );
     assert_flip(Layout::Disk, &image, 40 * 512, &["unpartitioned gap"]);
-    assert_flip(Layout::Disk, &image, image.len() - 500, &["backup GPT header"]);
+    assert_flip(
+        Layout::Disk,
+        &image,
+        image.len() - 500,
+        &["backup GPT header"],
+    );
     let partition = "GPT partition 1 \"EFI system\"";
-    assert_flip(Layout::Disk, &image, 2048 * 512 + 3, &[partition, "boot sector"]);
+    assert_flip(
+        Layout::Disk,
+        &image,
+        2048 * 512 + 3,
+        &[partition, "boot sector"],
+    );
     let mark = find(&image, MARK);
     let mut changed = image.clone();
     changed[mark] ^= 1;
     let difference = compare(Layout::Disk, &image, &changed).unwrap();
     assert_eq!(difference.offset, mark as u64);
     assert_eq!(difference.structure[0], partition);
-    assert_eq!(difference.structure[2..], ["file EFI/BOOT/BOOTX64.EFI", "data"]);
+    assert_eq!(
+        difference.structure[2..],
+        ["file EFI/BOOT/BOOTX64.EFI", "data"]
+    );
 }
 
 #[test]
@@ -322,7 +369,10 @@ fn mbr_disks_name_boot_code_and_partitions() {
     changed[mark] ^= 1;
     let difference = compare(Layout::Disk, &image, &changed).unwrap();
     assert_eq!(difference.structure[0], "MBR partition 1 (type 0x0c)");
-    assert_eq!(difference.structure[2..], ["file EFI/BOOT/BOOTX64.EFI", "data"]);
+    assert_eq!(
+        difference.structure[2..],
+        ["file EFI/BOOT/BOOTX64.EFI", "data"]
+    );
 }
 
 fn ext4_image(tree: &Tree) -> Vec<u8> {
@@ -396,7 +446,12 @@ fn iso_names_descriptors_files_and_the_efi_image_inside() {
     let efi = fat_image(0);
     let issue = contents(5_000, 100);
     let image = iso_image(&efi, &issue[..4_000]);
-    assert_flip(Layout::Iso9660, &image, 16 * 2048 + 40, &["primary volume descriptor"]);
+    assert_flip(
+        Layout::Iso9660,
+        &image,
+        16 * 2048 + 40,
+        &["primary volume descriptor"],
+    );
     assert_flip(Layout::Iso9660, &image, 100, &["system area"]);
     let efi_mark = find(&image, MARK);
     let mut changed = image.clone();
@@ -404,7 +459,10 @@ fn iso_names_descriptors_files_and_the_efi_image_inside() {
     let difference = compare(Layout::Iso9660, &image, &changed).unwrap();
     assert_eq!(difference.offset, efi_mark as u64);
     assert_eq!(difference.structure[..2], ["file /boot/efi.img", "data"]);
-    assert_eq!(difference.structure[3..], ["file EFI/BOOT/BOOTX64.EFI", "data"]);
+    assert_eq!(
+        difference.structure[3..],
+        ["file EFI/BOOT/BOOTX64.EFI", "data"]
+    );
     let issue_mark = find(&image, &issue[..200]);
     assert_flip(
         Layout::Iso9660,
@@ -416,15 +474,15 @@ fn iso_names_descriptors_files_and_the_efi_image_inside() {
 
 /// Both containers of a raw disk, expected and with one byte changed at
 /// `at`, converted by `convert`.
-fn containers(
-    raw: &Path,
-    at: u64,
-    convert: impl Fn(&File) -> Vec<u8>,
-) -> (Vec<u8>, Vec<u8>) {
+fn containers(raw: &Path, at: u64, convert: impl Fn(&File) -> Vec<u8>) -> (Vec<u8>, Vec<u8>) {
     let expected = convert(&File::open(raw).unwrap());
     let changed = raw.with_extension("changed");
     fs::copy(raw, &changed).unwrap();
-    let file = File::options().read(true).write(true).open(&changed).unwrap();
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .open(&changed)
+        .unwrap();
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, at).unwrap();
     file.write_all_at(&[byte[0] ^ 1], at).unwrap();
@@ -474,7 +532,10 @@ fn virtual_disks_name_the_guest_byte_and_describe_the_guest_disk() {
                 "{layout:?}: {difference}"
             );
         }
-        assert_eq!(structure[0], "GPT partition 1 \"EFI system\"", "{difference}");
+        assert_eq!(
+            structure[0], "GPT partition 1 \"EFI system\"",
+            "{difference}"
+        );
         assert_eq!(
             structure[2..],
             ["file EFI/BOOT/BOOTX64.EFI", "data"],
@@ -512,7 +573,9 @@ fn garbage_and_truncated_outputs_give_short_breadcrumbs_without_panicking() {
         ext4_image(&tree(MARK)),
         iso_image(&fat_image(0), b"issue"),
         disk.clone(),
-        (0..70_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(),
+        (0..70_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect(),
     ];
     let layouts = [
         Layout::Tar,

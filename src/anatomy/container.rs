@@ -194,11 +194,16 @@ pub(crate) fn qcow2(pair: &Pair<'_>, offset: u64) -> Vec<String> {
         return vec![format!("L2 table {index}")];
     }
     let host_cluster = offset & !(cluster - 1);
-    for index in 0..image.size.div_ceil(cluster) {
-        if let Ok(Some(host)) = image.host(index)
-            && host == host_cluster
-        {
-            let guest = index * cluster + (offset - host);
+    for (l1_index, &l2) in image.l1.iter().enumerate() {
+        let Some(table) = (l2 != 0).then(|| source.bytes(l2, cluster)).flatten() else {
+            continue;
+        };
+        let found = table
+            .chunks_exact(8)
+            .position(|entry| entry.be64(0) & QCOW2_OFFSET_MASK == host_cluster);
+        if let Some(l2_index) = found {
+            let index = l1_index as u64 * image.l2_entries() + l2_index as u64;
+            let guest = index * cluster + (offset - host_cluster);
             return guest_crumbs(pair, "qcow2 data cluster".to_owned(), guest, Qcow2::open);
         }
     }
@@ -274,11 +279,11 @@ pub(crate) fn vhd(pair: &Pair<'_>, offset: u64) -> Vec<String> {
         return Vec::new();
     };
     let header_at = footer.be64(16);
-    if (header_at..header_at + 1024).contains(&offset) {
+    if (header_at..header_at.saturating_add(1024)).contains(&offset) {
         return vec!["VHD dynamic disk header".to_owned()];
     }
     let bat_at = source.bytes(header_at, 1024).unwrap_or_default().be64(16);
-    if (bat_at..bat_at + image.bat.len() as u64 * 4).contains(&offset) {
+    if (bat_at..bat_at.saturating_add(image.bat.len() as u64 * 4)).contains(&offset) {
         return vec![
             "block allocation table".to_owned(),
             format!("entry {}", (offset - bat_at) / 4),
@@ -335,7 +340,7 @@ impl<'a> Vmdk<'a> {
         let mut grains = BTreeMap::new();
         walk_markers(source, &header, |_, marker| {
             if let Marker::Grain { lba, data } = marker {
-                grains.insert(lba * SECTOR / grain, data);
+                grains.insert(lba / (grain / SECTOR), data);
             }
             grains.len() as u64 > MAX_ENTRIES
         });
@@ -430,7 +435,8 @@ pub(crate) fn vmdk(pair: &Pair<'_>, offset: u64) -> Vec<String> {
         return vec!["VMDK header".to_owned()];
     }
     let descriptor = header.le64(28).saturating_mul(SECTOR);
-    if (descriptor..descriptor + header.le64(36).saturating_mul(SECTOR)).contains(&offset) {
+    let descriptor_end = descriptor.saturating_add(header.le64(36).saturating_mul(SECTOR));
+    if (descriptor..descriptor_end).contains(&offset) {
         return vec!["VMDK descriptor".to_owned()];
     }
     let mut found = None;
@@ -447,7 +453,7 @@ pub(crate) fn vmdk(pair: &Pair<'_>, offset: u64) -> Vec<String> {
                     3 => "footer",
                     _ => "metadata",
                 };
-                let end = at.saturating_add(SECTOR.saturating_mul(sectors + 1));
+                let end = at.saturating_add(SECTOR.saturating_mul(sectors.saturating_add(1)));
                 if (at..end).contains(&offset) {
                     found = Some(vec![format!("VMDK {name}")]);
                     return true;
@@ -456,9 +462,11 @@ pub(crate) fn vmdk(pair: &Pair<'_>, offset: u64) -> Vec<String> {
             }
             Marker::End => (at + SECTOR, None),
         };
-        if (at..end.next_multiple_of(SECTOR)).contains(&offset) {
+        if (at..end.checked_next_multiple_of(SECTOR).unwrap_or(u64::MAX)).contains(&offset) {
+            // A changed grain compresses to another length: its marker's
+            // size field is then where the files first differ.
             found = Some(match crumb {
-                Some(lba) if offset >= at + 12 => grain_crumbs(pair, lba),
+                Some(lba) if offset >= at + 8 => grain_crumbs(pair, lba),
                 Some(lba) => vec![format!("VMDK grain marker (guest sector {lba})")],
                 None => vec!["VMDK end-of-stream marker".to_owned()],
             });
@@ -475,7 +483,7 @@ fn grain_crumbs(pair: &Pair<'_>, lba: u64) -> Vec<String> {
     else {
         return vec![format!("VMDK grain (guest sector {lba})")];
     };
-    let start = lba * SECTOR;
+    let start = lba.saturating_mul(SECTOR);
     let len = expected.grain;
     let (expected, actual) = (Guest(expected), Guest(actual));
     let left = Window::new(&expected, start, len)

@@ -87,7 +87,7 @@ pub(crate) fn tables(source: &dyn Source, offset: u64) -> Option<Vec<String>> {
     for (name, header) in [("GPT", Some(&primary)), ("backup GPT", backup.as_ref())] {
         let Some(header) = header else { continue };
         let at = header.le64(24).saturating_mul(SECTOR);
-        if (at..at + SECTOR).contains(&offset) {
+        if (at..at.saturating_add(SECTOR)).contains(&offset) {
             return Some(vec![format!("{name} header")]);
         }
         let entries = header.le64(72).saturating_mul(SECTOR);

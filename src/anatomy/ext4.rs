@@ -139,7 +139,7 @@ impl<'a> Volume<'a> {
             return vec!["padding after the superblock".to_owned()];
         }
         let descriptor_blocks = (self.groups() * self.descriptor_size).div_ceil(self.block);
-        let group = (block - self.first_data_block) / self.blocks_per_group;
+        let group = block.saturating_sub(self.first_data_block) / self.blocks_per_group;
         let start = self.first_data_block + group * self.blocks_per_group;
         if self.has_superblock(group) {
             let copy = if group == 0 { "" } else { "backup " };
@@ -165,7 +165,7 @@ impl<'a> Volume<'a> {
                 return vec![format!("inode bitmap of group {g}")];
             }
             let table = self.descriptor_field(g, 8, 0x28);
-            if (table..table + self.inode_table_blocks()).contains(&block) {
+            if (table..table.saturating_add(self.inode_table_blocks())).contains(&block) {
                 let index = (offset - table * self.block) / self.inode_size;
                 let inode = g * self.inodes_per_group + index + 1;
                 let inode = match self.find(|number, _| u64::from(number) == inode) {
@@ -197,7 +197,9 @@ impl<'a> Volume<'a> {
             return None;
         }
         let table = self.descriptor_field(group, 8, 0x28);
-        let at = table * self.block + (index % self.inodes_per_group) * self.inode_size;
+        let at = table
+            .saturating_mul(self.block)
+            .saturating_add((index % self.inodes_per_group) * self.inode_size);
         self.source.bytes(at, self.inode_size)
     }
 
@@ -272,7 +274,10 @@ impl<'a> Volume<'a> {
                 if at + self.block > size {
                     break;
                 }
-                if let Some(block) = self.source.bytes((start + i) * self.block, self.block) {
+                if let Some(block) = self
+                    .source
+                    .bytes((start + i).saturating_mul(self.block), self.block)
+                {
                     bytes[at as usize..(at + self.block) as usize].copy_from_slice(&block);
                 }
             }

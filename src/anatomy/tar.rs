@@ -27,8 +27,13 @@ pub(crate) fn describe(stream: &mut dyn Sequential, target: u64) -> Found {
         }
         let kind = header[156];
         let size = size(&header);
-        let data = position + BLOCK..(position + BLOCK).saturating_add(size);
-        let next = data.start.saturating_add(size.next_multiple_of(BLOCK));
+        let Some(next) = size
+            .checked_next_multiple_of(BLOCK)
+            .and_then(|padded| (position + BLOCK).checked_add(padded))
+        else {
+            return Found::crumbs(["tar header (size out of range)"]);
+        };
+        let data = position + BLOCK..position + BLOCK + size;
         if matches!(kind, b'x' | b'L' | b'K') {
             let extension = read_extension(stream, size, kind);
             let (path, start) = pending.take().unwrap_or((None, position));
