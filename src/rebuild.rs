@@ -141,9 +141,17 @@ impl Rebuild {
         for output in &self.manifest.outputs {
             let file = output.file.as_str();
             let original = dir.join(file);
+            let kind = std::fs::symlink_metadata(&original)
+                .ok()
+                .map(|m| m.file_type());
             let verdict = if !rebuilt.outputs.iter().any(|o| o.file == output.file) {
                 Verdict::NotRebuilt
-            } else if std::fs::symlink_metadata(&original).is_err() {
+            } else if let Some(kind) = kind.filter(|kind| !kind.is_file()) {
+                // Never followed or waited on: a link or FIFO is not an output.
+                Verdict::NotAFile {
+                    what: crate::file_type::describe(kind),
+                }
+            } else if kind.is_none() {
                 Verdict::Missing
             } else {
                 let layout = Layout::of(&output.format, file);
@@ -233,6 +241,10 @@ pub enum Verdict {
     Missing,
     /// The rebuild wrote no such file.
     NotRebuilt,
+    /// Beside the manifest is a link, FIFO or other non-file.
+    NotAFile {
+        what: &'static str,
+    },
     Different(Difference),
 }
 
@@ -242,6 +254,7 @@ impl std::fmt::Display for OutputReport {
             Verdict::Identical => write!(f, "{}: identical", self.file),
             Verdict::Missing => write!(f, "{}: missing beside the manifest", self.file),
             Verdict::NotRebuilt => write!(f, "{}: the rebuild did not write it", self.file),
+            Verdict::NotAFile { what } => write!(f, "{}: {what}, not a regular file", self.file),
             Verdict::Different(difference) => {
                 write!(f, "{}: differs from the rebuild at {difference}", self.file)
             }

@@ -139,7 +139,7 @@ impl Layout {
 }
 
 /// Where two files first differ.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Difference {
     /// The first differing byte offset in the files (or the shorter file's
     /// length when one is a prefix).
