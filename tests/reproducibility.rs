@@ -273,6 +273,12 @@ fn every_format_is_byte_identical_in_another_environment() {
 
     let registry = support::Registry::start();
     synthetic::push(&registry);
+    // The other user must reach the directory it builds in.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let elsewhere = build_elsewhere(&shared_dir(&dir.path().join("elsewhere")), &registry);
 
     for (build, _) in BUILDS {
