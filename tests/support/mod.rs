@@ -1,14 +1,15 @@
 //! Test support: a real registry (Debian's `docker-registry`) on 127.0.0.1,
 //! a fake one that injects faults, OCI images built byte by byte (pushed to
 //! a registry with skopeo, served by the fake one, or imported into a
-//! cache), sample trees for the filesystem writers, and running the ossify
-//! binary.
+//! cache), stand-ins for the example and boot images, sample trees for the
+//! filesystem writers, and running the ossify binary.
 
 pub mod boot;
 pub mod fake_registry;
 pub mod layer_builder;
 pub mod layout;
 pub mod registry;
+pub mod synthetic;
 pub mod trees;
 
 pub use fake_registry::{FakeRegistry, Fault};
