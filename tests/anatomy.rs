@@ -605,10 +605,12 @@ fn garbage_and_truncated_outputs_give_short_breadcrumbs_without_panicking() {
     };
     let mut damaged = Vec::new();
     for sample in &samples {
+        // The headers and tables are in the first MiB; more only slows the test.
+        let sample = &sample[..sample.len().min(1 << 20)];
         damaged.push(sample[..sample.len() / 3].to_vec());
         damaged.push(sample[..sample.len() - 1].to_vec());
         for _ in 0..3 {
-            let mut corrupt = sample.clone();
+            let mut corrupt = sample.to_vec();
             for _ in 0..40 {
                 let at = random(corrupt.len().min(65_536));
                 corrupt[at] = random(256) as u8;
