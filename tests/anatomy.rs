@@ -628,3 +628,28 @@ fn garbage_and_truncated_outputs_give_short_breadcrumbs_without_panicking() {
         }
     }
 }
+
+#[test]
+fn a_compressed_initrd_inside_a_tar_is_described_in_turn() {
+    let wrap = |initrd: &[u8]| {
+        let appended = [tar::Appended {
+            path: "initrd.img",
+            contents: initrd,
+        }];
+        tar::write(&Tree::new(EPOCH), Vec::new(), EPOCH, &appended).unwrap()
+    };
+    let expected = wrap(&initrd(&tree(MARK), InitrdCompression::Gzip));
+    let actual = wrap(&initrd(&tree(b"<<ANATOMY-MARK!>"), InitrdCompression::Gzip));
+    let difference = compare(Layout::Tar, &expected, &actual).unwrap();
+    assert_eq!(
+        difference.structure,
+        [
+            "tar entry initrd.img",
+            "data",
+            "gzip stream",
+            "cpio entry etc/issue",
+            "data"
+        ],
+        "{difference}"
+    );
+}
