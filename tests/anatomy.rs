@@ -472,6 +472,9 @@ fn iso_names_descriptors_files_and_the_efi_image_inside() {
     );
 }
 
+/// Writes a container of a raw disk.
+type Convert<'a> = dyn Fn(&File) -> Vec<u8> + 'a;
+
 /// Both containers of a raw disk, expected and with one byte changed at
 /// `at`, converted by `convert`.
 fn containers(raw: &Path, at: u64, convert: impl Fn(&File) -> Vec<u8>) -> (Vec<u8>, Vec<u8>) {
@@ -498,7 +501,7 @@ fn virtual_disks_name_the_guest_byte_and_describe_the_guest_disk() {
         unique_id: [7; 16],
         timestamp: EPOCH,
     };
-    let converters: [(Layout, &str, Box<dyn Fn(&File) -> Vec<u8>>); 4] = [
+    let converters: [(Layout, &str, Box<Convert<'_>>); 4] = [
         (
             Layout::Qcow2,
             "qcow2 data cluster",
@@ -593,16 +596,60 @@ fn garbage_and_truncated_outputs_give_short_breadcrumbs_without_panicking() {
         Layout::Pe,
         Layout::Opaque,
     ];
+    // Truncated copies, and copies with a few dozen bytes of their first
+    // 64 KiB (the headers and tables) overwritten.
+    let mut state = 1u32;
+    let mut random = move |below: usize| {
+        state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        (state >> 8) as usize % below
+    };
+    let mut damaged = Vec::new();
     for sample in &samples {
-        for cut in [sample.len() / 3, sample.len() - 1] {
-            let truncated = &sample[..cut];
-            let mut changed = truncated.to_vec();
-            let at = cut * 2 / 3;
-            changed[at] ^= 0xff;
-            for layout in layouts {
-                let difference = compare(layout, truncated, &changed).unwrap();
-                assert_eq!(difference.offset, at as u64, "{layout:?}");
+        // The headers and tables are in the first MiB; more only slows the test.
+        let sample = &sample[..sample.len().min(1 << 20)];
+        damaged.push(sample[..sample.len() / 3].to_vec());
+        damaged.push(sample[..sample.len() - 1].to_vec());
+        for _ in 0..3 {
+            let mut corrupt = sample.to_vec();
+            for _ in 0..40 {
+                let at = random(corrupt.len().min(65_536));
+                corrupt[at] = random(256) as u8;
             }
+            damaged.push(corrupt);
         }
     }
+    for expected in &damaged {
+        let mut changed = expected.clone();
+        let at = expected.len() * 2 / 3;
+        changed[at] ^= 0xff;
+        for layout in layouts {
+            let difference = compare(layout, expected, &changed).unwrap();
+            assert_eq!(difference.offset, at as u64, "{layout:?}");
+        }
+    }
+}
+
+#[test]
+fn a_compressed_initrd_inside_a_tar_is_described_in_turn() {
+    let wrap = |initrd: &[u8]| {
+        let appended = [tar::Appended {
+            path: "initrd.img",
+            contents: initrd,
+        }];
+        tar::write(&Tree::new(EPOCH), Vec::new(), EPOCH, &appended).unwrap()
+    };
+    let expected = wrap(&initrd(&tree(MARK), InitrdCompression::Gzip));
+    let actual = wrap(&initrd(&tree(b"<<ANATOMY-MARK!>"), InitrdCompression::Gzip));
+    let difference = compare(Layout::Tar, &expected, &actual).unwrap();
+    assert_eq!(
+        difference.structure,
+        [
+            "tar entry initrd.img",
+            "data",
+            "gzip stream",
+            "cpio entry etc/issue",
+            "data"
+        ],
+        "{difference}"
+    );
 }

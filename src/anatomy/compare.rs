@@ -29,10 +29,13 @@ pub(crate) fn first_difference(
         let l = fill(a, &mut left, on_error)?;
         let r = fill(b, &mut right, on_error)?;
         let common = l.min(r);
-        if let Some(at) = left[..common]
-            .iter()
-            .zip(&right[..common])
-            .position(|(x, y)| x != y)
+        // Slice equality is memcmp, fast even unoptimised; the byte-wise
+        // search runs on one differing chunk only.
+        if left[..common] != right[..common]
+            && let Some(at) = left[..common]
+                .iter()
+                .zip(&right[..common])
+                .position(|(x, y)| x != y)
         {
             return Ok(Some(offset + at as u64));
         }

@@ -98,7 +98,7 @@ pub(crate) fn describe(compression: Compression, pair: &Pair<'_>) -> Vec<String>
     let mut stream = ReadStream(io::Cursor::new(head).chain(inner));
     let found = if head.starts_with(cpio::MAGIC) {
         cpio::describe(&mut stream, target)
-    } else if &head[257..262] == b"ustar" || head[257..265] == *b"ustar  \0" {
+    } else if &head[257..262] == b"ustar" {
         tar::describe(&mut stream, target)
     } else {
         Found::crumbs([format!("decompressed byte {target}")])

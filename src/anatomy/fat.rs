@@ -166,7 +166,11 @@ impl<'a> Volume<'a> {
         let next = match self.geometry.bits {
             12 => {
                 let pair = self.fat.le16(c + c / 2);
-                u32::from(if c % 2 == 0 { pair & 0xfff } else { pair >> 4 })
+                u32::from(if c.is_multiple_of(2) {
+                    pair & 0xfff
+                } else {
+                    pair >> 4
+                })
             }
             16 => u32::from(self.fat.le16(c * 2)),
             _ => self.fat.le32(c * 4) & 0x0fff_ffff,
