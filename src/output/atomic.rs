@@ -23,6 +23,7 @@ use thiserror::Error;
 
 use super::destination::parent;
 use crate::file_type::describe;
+use crate::write::contents::Contents;
 
 /// How the name of every temporary output file starts.
 pub const TEMP_PREFIX: &str = ".ossify-";
@@ -60,10 +61,18 @@ impl Drop for Temp {
 }
 
 /// An output being written; [`AtomicFile::finish`] completes it.
+///
+/// Written front to back, it is hashed as it is written. Writers that seek
+/// back to fill in a header (the root filesystem images) write in place;
+/// it is then hashed from the disk once complete.
 pub struct AtomicFile {
     target: PathBuf,
     temp: Temp,
-    hasher: Sha256,
+    /// The digest of the bytes so far, until a seek moves away from the end.
+    hasher: Option<Sha256>,
+    /// Where the next write goes.
+    position: u64,
+    /// The end of the furthest write.
     size: u64,
 }
 
@@ -102,7 +111,8 @@ impl AtomicFile {
         Ok(AtomicFile {
             target: target.to_owned(),
             temp: Temp(Some(temp)),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
+            position: 0,
             size: 0,
         })
     }
@@ -116,15 +126,26 @@ impl AtomicFile {
         file.set_len(self.size)?;
         file.sync_all()?;
         set_default_permissions(file)?;
+        let sha256 = match self.hasher {
+            Some(hasher) => hasher.finalize(),
+            None => hash_file(file, self.size)?,
+        };
         Ok(Pending {
             file: Finished {
                 path: self.target,
                 size: self.size,
-                sha256: hex(&self.hasher.finalize()),
+                sha256: hex(&sha256),
             },
             temp: self.temp,
         })
     }
+}
+
+/// The sha256 of the first `size` bytes of `file`.
+fn hash_file(file: &File, size: u64) -> io::Result<sha2::digest::Output<Sha256>> {
+    let mut hasher = Sha256::new();
+    Contents::file(file, size).for_each_piece(|piece| hasher.update(piece))?;
+    Ok(hasher.finalize())
 }
 
 /// How often a new temporary file is made when a sweep took the last.
@@ -168,13 +189,29 @@ impl Write for AtomicFile {
         } else {
             self.temp.file().write(buf)?
         };
-        self.hasher.update(&buf[..written]);
-        self.size += written as u64;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..written]);
+        }
+        self.position += written as u64;
+        self.size = self.size.max(self.position);
         Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.temp.file().flush()
+    }
+}
+
+impl Seek for AtomicFile {
+    /// Anywhere but where the file is, the running digest is dropped; the
+    /// file is hashed from the disk when it is finished.
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let position = self.temp.file().as_file_mut().seek(to)?;
+        if position != self.position {
+            self.hasher = None;
+        }
+        self.position = position;
+        Ok(position)
     }
 }
 
