@@ -355,6 +355,44 @@ mod tests {
         file.finish().unwrap()
     }
 
+    /// A writer that seeks back to fill in a header writes in place; the
+    /// digest and size are those of the finished file.
+    #[test]
+    fn a_file_written_in_place_is_hashed_as_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("image");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(&[0; 16]).unwrap();
+        file.write_all(b"body").unwrap();
+        // A seek to where the file is keeps the running digest.
+        assert_eq!(file.stream_position().unwrap(), 20);
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.write_all(b"header").unwrap();
+        let finished = file.finish().unwrap();
+        let mut expected = b"header".to_vec();
+        expected.extend([0; 10]);
+        expected.extend(b"body");
+        assert_eq!(finished.file().size, 20);
+        assert_eq!(finished.file().sha256, hex(&Sha256::digest(&expected)));
+        commit(vec![finished], None).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), expected);
+    }
+
+    #[test]
+    fn written_front_to_back_the_digest_is_kept_across_a_seek_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = AtomicFile::create(&dir.path().join("tar")).unwrap();
+        file.write_all(b"front").unwrap();
+        file.seek(SeekFrom::Current(0)).unwrap();
+        file.write_all(b" to back").unwrap();
+        assert!(file.hasher.is_some());
+        let finished = file.finish().unwrap();
+        assert_eq!(
+            finished.file().sha256,
+            hex(&Sha256::digest(b"front to back"))
+        );
+    }
+
     #[test]
     fn nothing_appears_until_commit_and_nothing_remains_after_a_drop() {
         let dir = tempfile::tempdir().unwrap();

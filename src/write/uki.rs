@@ -701,6 +701,29 @@ mod tests {
         );
     }
 
+    /// An initrd read from a file, in many pieces and of odd length, gives
+    /// the same image, checksum included, as the same bytes in memory.
+    #[test]
+    fn an_initrd_in_a_file_gives_the_same_image() {
+        use std::io::Write as _;
+        let stub = synthetic_stub(3, 0x400, Trailer::Nothing);
+        let linux = vec![0xCC; 4097];
+        let initrd: Vec<u8> = (0..1_234_567u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&initrd).unwrap();
+        let in_memory = Uki::new(&stub, &contents(&linux, &initrd))
+            .unwrap()
+            .write(Vec::new())
+            .unwrap();
+        let from_file = UkiContents {
+            initrd: Contents::file(&file, initrd.len() as u64),
+            ..contents(&linux, b"")
+        };
+        let uki = Uki::new(&stub, &from_file).unwrap();
+        assert_eq!(uki.size(), in_memory.len() as u64);
+        assert!(uki.write(Vec::new()).unwrap() == in_memory);
+    }
+
     #[test]
     fn header_room_is_checked() {
         let contents = contents(b"kernel", b"initrd");
