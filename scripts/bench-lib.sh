@@ -2,12 +2,17 @@
 # build of ossify, a scratch directory removed on exit, and runs measured
 # with GNU time (wall clock and the peak RSS of the largest process).
 # Source it from the repository's top, after scripts/lib/oci-layout.sh; it
-# sets `ossify` and `work`.
+# sets `ossify` and `work`. OSSIFY_BIN=PATH measures that binary instead of
+# building one (an older build, for a before-and-after comparison).
 
 bench_init() {
   command -v /usr/bin/time >/dev/null || { echo "benchmarks need GNU time: apt-get install time" >&2; exit 1; }
-  cargo build --release --quiet
-  ossify=${CARGO_TARGET_DIR:-target}/release/ossify
+  if [ -n "${OSSIFY_BIN:-}" ]; then
+    ossify=$OSSIFY_BIN
+  else
+    cargo build --release --quiet
+    ossify=${CARGO_TARGET_DIR:-target}/release/ossify
+  fi
   work=$(mktemp -d)
   bench_cleanups=("rm -rf $work")
   trap bench_cleanup EXIT
