@@ -383,7 +383,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut file = AtomicFile::create(&dir.path().join("tar")).unwrap();
         file.write_all(b"front").unwrap();
-        file.seek(SeekFrom::Current(0)).unwrap();
+        assert_eq!(file.stream_position().unwrap(), 5);
         file.write_all(b" to back").unwrap();
         assert!(file.hasher.is_some());
         let finished = file.finish().unwrap();
