@@ -2,12 +2,17 @@
 # build of ossify, a scratch directory removed on exit, and runs measured
 # with GNU time (wall clock and the peak RSS of the largest process).
 # Source it from the repository's top, after scripts/lib/oci-layout.sh; it
-# sets `ossify` and `work`.
+# sets `ossify` and `work`. OSSIFY_BIN=PATH measures that binary instead of
+# building one (an older build, for a before-and-after comparison).
 
 bench_init() {
   command -v /usr/bin/time >/dev/null || { echo "benchmarks need GNU time: apt-get install time" >&2; exit 1; }
-  cargo build --release --quiet
-  ossify=${CARGO_TARGET_DIR:-target}/release/ossify
+  if [ -n "${OSSIFY_BIN:-}" ]; then
+    ossify=$OSSIFY_BIN
+  else
+    cargo build --release --quiet
+    ossify=${CARGO_TARGET_DIR:-target}/release/ossify
+  fi
   work=$(mktemp -d)
   bench_cleanups=("rm -rf $work")
   trap bench_cleanup EXIT
@@ -97,4 +102,55 @@ PY
 )
   "$ossify" cache import --cache-dir "$work/cache" "$work/examples" >/dev/null
   "$ossify" cache import --cache-dir "$work/cache" "$work/layout" >/dev/null
+}
+
+# A mixed root of MIB MiB (default 1024) for the memory benchmark, as one
+# OCI image REF made by scripts/lib/oci-layout.sh: a third incompressible
+# (random bytes), a third text (words, as configuration and scripts are),
+# a third half and half (random and text in alternate 4 KiB blocks, as
+# binaries compress), in 1 MiB files plus a thousand small text files.
+# The bytes come from a fixed seed, so every run builds the same root.
+# Imports it with the example images and the boot image into the cache
+# $work/cache; sets `tree_mib` and `tree_files`.
+bench_mixed_tree() { # REF [MIB]
+  local ref=$1 mib=${2:-1024}
+  scripts/make-example-images.sh "$work/examples" >/dev/null
+  scripts/make-boot-image.sh "$work/boot" localhost/ossify/boot:debian12 >/dev/null
+  python3 - "$work/tree" "$mib" <<'PY'
+import os, random, sys
+root, mib = sys.argv[1], int(sys.argv[2])
+rng = random.Random(13)
+words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 10))) for _ in range(4096)]
+def text(n):
+    out = bytearray()
+    while len(out) < n:
+        out += b" ".join(rng.choices(words, k=12)) + b"\n"
+    return bytes(out[:n])
+def mixed(n):
+    return b"".join(rng.randbytes(2048) + text(2048) for _ in range(n // 4096))
+kinds = {"random": rng.randbytes, "text": text, "mixed": mixed}
+per_kind = mib // 3
+for kind, make in kinds.items():
+    for i in range(per_kind):
+        path = f"{root}/{kind}/{i // 64:03}/{i:05}"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(make(1 << 20))
+for i in range(1000):
+    path = f"{root}/etc/small/{i // 100:02}/{i:04}.conf"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(text(rng.randint(100, 8000)))
+PY
+  tree_mib=$(du -sm --apparent-size "$work/tree" | cut -f1)
+  tree_files=$(find "$work/tree" | wc -l)
+  oci_layout_init "$work/layout"
+  oci_layout_add "$ref" '{}' "$work/tree"
+  oci_layout_finish
+  rm -rf "$work/tree"
+  local layout
+  for layout in "$work/examples" "$work/boot" "$work/layout"; do
+    "$ossify" cache import --cache-dir "$work/cache" "$layout" >/dev/null
+  done
+  rm -rf "$work/layout"
 }

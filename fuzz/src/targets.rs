@@ -21,6 +21,7 @@ use ossify::config::{self, Image, Source};
 use ossify::image::{Options, Platform, Policy, Reference, Resolver, Store};
 use ossify::tree::layer::Layer;
 use ossify::tree::{Compression, Kind, Metadata, Tree};
+use ossify::write::contents::Contents;
 use ossify::write::grub::{self, GrubPcFiles};
 use ossify::write::uki::{Uki, UkiContents};
 
@@ -327,7 +328,7 @@ fn uki_stub(input: &[u8]) {
         osrel: b"ID=fuzz\n",
         cmdline: b"console=ttyS0",
         uname: Some(b"6.1.0"),
-        initrd: b"initrd",
+        initrd: Contents::Bytes(b"initrd"),
         linux: b"MZ kernel",
     };
     if let Ok(uki) = Uki::new(input, &contents) {

@@ -23,6 +23,7 @@ use thiserror::Error;
 
 use super::destination::parent;
 use crate::file_type::describe;
+use crate::write::contents::Contents;
 
 /// How the name of every temporary output file starts.
 pub const TEMP_PREFIX: &str = ".ossify-";
@@ -60,10 +61,18 @@ impl Drop for Temp {
 }
 
 /// An output being written; [`AtomicFile::finish`] completes it.
+///
+/// Written front to back, it is hashed as it is written. Writers that seek
+/// back to fill in a header (the root filesystem images) write in place;
+/// it is then hashed from the disk once complete.
 pub struct AtomicFile {
     target: PathBuf,
     temp: Temp,
-    hasher: Sha256,
+    /// The digest of the bytes so far, until a seek moves away from the end.
+    hasher: Option<Sha256>,
+    /// Where the next write goes.
+    position: u64,
+    /// The end of the furthest write.
     size: u64,
 }
 
@@ -102,7 +111,8 @@ impl AtomicFile {
         Ok(AtomicFile {
             target: target.to_owned(),
             temp: Temp(Some(temp)),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
+            position: 0,
             size: 0,
         })
     }
@@ -116,15 +126,26 @@ impl AtomicFile {
         file.set_len(self.size)?;
         file.sync_all()?;
         set_default_permissions(file)?;
+        let sha256 = match self.hasher {
+            Some(hasher) => hasher.finalize(),
+            None => hash_file(file, self.size)?,
+        };
         Ok(Pending {
             file: Finished {
                 path: self.target,
                 size: self.size,
-                sha256: hex(&self.hasher.finalize()),
+                sha256: hex(&sha256),
             },
             temp: self.temp,
         })
     }
+}
+
+/// The sha256 of the first `size` bytes of `file`.
+fn hash_file(file: &File, size: u64) -> io::Result<sha2::digest::Output<Sha256>> {
+    let mut hasher = Sha256::new();
+    Contents::file(file, size).for_each_piece(|piece| hasher.update(piece))?;
+    Ok(hasher.finalize())
 }
 
 /// How often a new temporary file is made when a sweep took the last.
@@ -168,13 +189,29 @@ impl Write for AtomicFile {
         } else {
             self.temp.file().write(buf)?
         };
-        self.hasher.update(&buf[..written]);
-        self.size += written as u64;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..written]);
+        }
+        self.position += written as u64;
+        self.size = self.size.max(self.position);
         Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.temp.file().flush()
+    }
+}
+
+impl Seek for AtomicFile {
+    /// Anywhere but where the file is, the running digest is dropped; the
+    /// file is hashed from the disk when it is finished.
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let position = self.temp.file().as_file_mut().seek(to)?;
+        if position != self.position {
+            self.hasher = None;
+        }
+        self.position = position;
+        Ok(position)
     }
 }
 
@@ -316,6 +353,44 @@ mod tests {
         let mut file = AtomicFile::create(target).unwrap();
         file.write_all(contents).unwrap();
         file.finish().unwrap()
+    }
+
+    /// A writer that seeks back to fill in a header writes in place; the
+    /// digest and size are those of the finished file.
+    #[test]
+    fn a_file_written_in_place_is_hashed_as_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("image");
+        let mut file = AtomicFile::create(&target).unwrap();
+        file.write_all(&[0; 16]).unwrap();
+        file.write_all(b"body").unwrap();
+        // A seek to where the file is keeps the running digest.
+        assert_eq!(file.stream_position().unwrap(), 20);
+        file.seek(SeekFrom::Start(0)).unwrap();
+        file.write_all(b"header").unwrap();
+        let finished = file.finish().unwrap();
+        let mut expected = b"header".to_vec();
+        expected.extend([0; 10]);
+        expected.extend(b"body");
+        assert_eq!(finished.file().size, 20);
+        assert_eq!(finished.file().sha256, hex(&Sha256::digest(&expected)));
+        commit(vec![finished], None).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), expected);
+    }
+
+    #[test]
+    fn written_front_to_back_the_digest_is_kept_across_a_seek_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = AtomicFile::create(&dir.path().join("tar")).unwrap();
+        file.write_all(b"front").unwrap();
+        assert_eq!(file.stream_position().unwrap(), 5);
+        file.write_all(b" to back").unwrap();
+        assert!(file.hasher.is_some());
+        let finished = file.finish().unwrap();
+        assert_eq!(
+            finished.file().sha256,
+            hex(&Sha256::digest(b"front to back"))
+        );
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! (microcode first), the command line, and the bootloader files, plus the
 //! seed every volume id, disk signature and GUID is derived from.
 
+use std::io;
+
 use sha2::{Digest, Sha256};
 
 use crate::bootloader::{self, BootFile, Bootloader, BootloaderError};
+use crate::write::contents::Contents;
 
 /// Where the kernel, initrd and command line go on media that carry them
 /// loose (BIOS ISOs and raw disks), so that a
@@ -18,7 +21,8 @@ pub struct Bootable<'a> {
     /// The build's name: volume labels and the UKI's os-release.
     pub name: &'a str,
     pub kernel: &'a [u8],
-    pub initrd: &'a [u8],
+    /// The initrd, read from its file each time a medium is written.
+    pub initrd: Contents<'a>,
     pub cmdline: &'a str,
     pub source_date_epoch: u64,
     /// The architecture, as OCI names it (`amd64`, `arm64`).
@@ -32,22 +36,29 @@ pub struct Bootable<'a> {
 }
 
 impl<'a> Bootable<'a> {
+    /// Fails only when the initrd cannot be read.
     pub fn new(
         name: &'a str,
         kernel: &'a [u8],
-        initrd: &'a [u8],
+        initrd: Contents<'a>,
         cmdline: &'a str,
         source_date_epoch: u64,
         architecture: &'a str,
         bootloader: &'a Bootloader,
-    ) -> Bootable<'a> {
+    ) -> io::Result<Bootable<'a>> {
         let mut hasher = Sha256::new();
-        for part in [name.as_bytes(), kernel, initrd, cmdline.as_bytes()] {
-            hasher.update((part.len() as u64).to_le_bytes());
-            hasher.update(part);
+        let parts: [Contents<'_>; 4] = [
+            name.as_bytes().into(),
+            kernel.into(),
+            initrd,
+            cmdline.as_bytes().into(),
+        ];
+        for part in parts {
+            hasher.update(part.len().to_le_bytes());
+            part.for_each_piece(|piece| hasher.update(piece))?;
         }
         hasher.update(source_date_epoch.to_le_bytes());
-        Bootable {
+        Ok(Bootable {
             name,
             kernel,
             initrd,
@@ -61,7 +72,7 @@ impl<'a> Bootable<'a> {
             )
             .into_bytes(),
             seed: hasher.finalize().into(),
-        }
+        })
     }
 
     /// A value for `purpose` (a volume id, a disk GUID, …) derived from

@@ -4,6 +4,7 @@
 
 use super::FormatError;
 use super::bootable::{Bootable, CMDLINE_PATH, INITRD_PATH, KERNEL_PATH};
+use crate::write::contents::Contents;
 use crate::write::fat::{FatBuilder, FatImage, FatOptions};
 use crate::write::uki::{Uki, UkiContents};
 
@@ -54,13 +55,13 @@ pub fn add_loose_files<'a>(
     fat: &mut FatBuilder<'a>,
     system: &'a Bootable<'_>,
 ) -> Result<(), FormatError> {
-    let files: [(&str, &'a [u8]); 3] = [
-        (KERNEL_PATH, system.kernel),
+    let files: [(&str, Contents<'a>); 3] = [
+        (KERNEL_PATH, system.kernel.into()),
         (INITRD_PATH, system.initrd),
-        (CMDLINE_PATH, system.cmdline.as_bytes()),
+        (CMDLINE_PATH, system.cmdline.as_bytes().into()),
     ];
     for (path, contents) in files {
-        fat.add_file(path, contents.len() as u64, contents)?;
+        fat.add_file(path, contents.len(), contents.reader())?;
     }
     Ok(())
 }

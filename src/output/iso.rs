@@ -13,6 +13,7 @@ use super::FormatError;
 use super::bootable::{Bootable, CMDLINE_PATH, INITRD_PATH, KERNEL_PATH};
 use super::efi;
 use crate::bootloader;
+use crate::write::contents::Contents;
 use crate::write::iso9660::{ElTorito, Hybrid, IsoBuilder, Metadata, Options};
 
 const CATALOG_PATH: &str = "boot/boot.cat";
@@ -74,16 +75,16 @@ pub fn write(
         hybrid.mbr_code = Some(system.bootloader.read(bootloader::ISOHYBRID_MBR)?);
         config = isolinux_cfg(system.cmdline);
         iso.dir("isolinux", DIRECTORY)?;
-        let files: [(&str, &[u8]); 6] = [
-            (ISOLINUX_BIN, &isolinux),
-            ("isolinux/ldlinux.c32", &ldlinux),
-            ("isolinux/isolinux.cfg", config.as_bytes()),
-            (KERNEL_PATH, system.kernel),
+        let files: [(&str, Contents<'_>); 6] = [
+            (ISOLINUX_BIN, isolinux[..].into()),
+            ("isolinux/ldlinux.c32", ldlinux[..].into()),
+            ("isolinux/isolinux.cfg", config.as_bytes().into()),
+            (KERNEL_PATH, system.kernel.into()),
             (INITRD_PATH, system.initrd),
-            (CMDLINE_PATH, system.cmdline.as_bytes()),
+            (CMDLINE_PATH, system.cmdline.as_bytes().into()),
         ];
         for (path, contents) in files {
-            iso.file(path, FILE, contents.len() as u64, contents)?;
+            iso.file(path, FILE, contents.len(), contents.reader())?;
         }
     }
     if firmware.efi {

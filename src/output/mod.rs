@@ -15,13 +15,14 @@ pub mod manifest;
 mod root;
 
 use std::fs::File;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use crate::bootloader::{Bootloader, BootloaderError};
 use crate::tree::{Kind, Metadata, Tree};
+use crate::write::contents::Contents;
 use crate::write::fat::FatError;
 use crate::write::grub::GrubError;
 use crate::write::initrd_compression::InitrdCompression;
@@ -341,7 +342,6 @@ fn write_files(
                     name,
                     &boot_options.root,
                     source_date_epoch,
-                    scratch,
                     out,
                 )
             })?;
@@ -363,7 +363,7 @@ fn write_files(
     {
         return Err(OutputError::NoKernel(*format));
     }
-    let mut initrd = initrd(
+    let mut initrd_file = initrd(
         &tree,
         &boot.ucode,
         scratch,
@@ -371,30 +371,30 @@ fn write_files(
         boot_options.initrd_compression,
     )?;
     drop(tree);
-    let initrd_len = initrd.stream_position().map_err(io_error)?;
-    let mut initrd_bytes = Vec::new();
-    if formats.iter().any(|f| f.needs_bootloader()) {
-        initrd.rewind().map_err(io_error)?;
-        initrd.read_to_end(&mut initrd_bytes).map_err(io_error)?;
-    }
+    let initrd_len = initrd_file.stream_position().map_err(io_error)?;
+    // Read from its file by every format, however large it is.
+    let initrd = Contents::file(&initrd_file, initrd_len);
     let cmdline = String::from_utf8_lossy(&boot.cmdline);
-    let bootable = boot_options.bootloader.map(|bootloader| {
-        Bootable::new(
-            name,
-            &boot.kernel,
-            &initrd_bytes,
-            &cmdline,
-            source_date_epoch,
-            boot_options.architecture,
-            bootloader,
-        )
-    });
+    let bootable = boot_options
+        .bootloader
+        .map(|bootloader| {
+            Bootable::new(
+                name,
+                &boot.kernel,
+                initrd,
+                &cmdline,
+                source_date_epoch,
+                boot_options.architecture,
+                bootloader,
+            )
+        })
+        .transpose()
+        .map_err(io_error)?;
     let mut disks = bootable
         .as_ref()
         .map(|system| disk::Disks::new(system, boot_options.disk_size, scratch));
     for format in initrd_formats {
         let names = format.file_names(name);
-        initrd.rewind().map_err(io_error)?;
         match format.recipe() {
             Recipe::Bootable(medium) => {
                 let (Some(system), Some(disks)) = (&bootable, &mut disks) else {
@@ -406,7 +406,9 @@ fn write_files(
                 written.push((format, file));
             }
             Recipe::KernelInitrd => {
-                let file = stage_file(&(files.path)(&names[1]), |out| copy(&mut initrd, out))?;
+                let file = stage_file(&(files.path)(&names[1]), |out| {
+                    copy(&mut initrd.reader(), out)
+                })?;
                 written.extend(beside_kernel_and_cmdline(
                     format, file, &boot, &names, files,
                 )?);
@@ -422,7 +424,9 @@ fn write_files(
                     let blob = bundle.store_bytes(contents).map_err(io_error)?;
                     add_file(&mut bundle, file_name, blob, source_date_epoch);
                 }
-                let blob = bundle.store(&mut initrd, initrd_len).map_err(io_error)?;
+                let blob = bundle
+                    .store(initrd.reader(), initrd_len)
+                    .map_err(io_error)?;
                 add_file(&mut bundle, "initrd.img", blob, source_date_epoch);
                 let file = stage_file(&(files.path)(&names[0]), |out| {
                     write::tar::write(&bundle, out, source_date_epoch, &[]).map(drop)
@@ -557,10 +561,11 @@ fn copy(from: &mut impl Read, to: &mut dyn Write) -> Result<(), WriteError> {
 }
 
 /// Writes one output file through `fill` into a temporary file beside
-/// `path`, ready for its commit.
+/// `path`, ready for its commit. The file is seekable, so writers that
+/// fill in headers last write it in place.
 fn stage_file<E: Into<FormatError>>(
     path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+    fill: impl FnOnce(&mut BufWriter<AtomicFile>) -> Result<(), E>,
 ) -> Result<Pending, OutputError> {
     let io_error = |source| OutputError::Io {
         path: path.to_owned(),

@@ -2,8 +2,7 @@
 //! EROFS, ext4 or ISO 9660 filesystem, for a kernel that mounts its root
 //! from a disk rather than unpacking it into RAM.
 
-use std::io::{self, BufWriter, Seek, Write};
-use std::path::Path;
+use std::io::{Seek, Write};
 
 use super::FormatError;
 use super::format::Filesystem;
@@ -24,20 +23,17 @@ pub struct RootOptions {
     pub size: Option<u64>,
 }
 
-/// Writes `tree` as `filesystem` to `out`. The writers seek back to fill
-/// in their superblocks, so the image is laid out in an unlinked temporary
-/// file in `scratch` first, then copied out in one pass.
-pub fn write(
+/// Writes `tree` as `filesystem` to `out`, in place: the writers seek
+/// back to fill in their superblocks.
+pub fn write<W: Write + Seek>(
     tree: &Tree,
     filesystem: Filesystem,
     name: &str,
     options: &RootOptions,
     source_date_epoch: u64,
-    scratch: &Path,
-    out: &mut dyn Write,
+    out: W,
 ) -> Result<(), FormatError> {
-    let file = BufWriter::new(tempfile::tempfile_in(scratch)?);
-    let written = match filesystem {
+    match filesystem {
         Filesystem::Squashfs => {
             let options = squashfs::Options {
                 source_date_epoch,
@@ -45,14 +41,14 @@ pub fn write(
                 block_size: options.squashfs_block_size,
                 ..squashfs::Options::default()
             };
-            squashfs::write(tree, file, &options)?
+            squashfs::write(tree, out, &options)?;
         }
         Filesystem::Erofs => {
             let options = erofs::Options {
                 source_date_epoch,
                 compression: options.erofs_compression,
             };
-            erofs::write(tree, file, &options)?
+            erofs::write(tree, out, &options)?;
         }
         Filesystem::Ext4 => {
             let options = ext4::Options {
@@ -60,17 +56,12 @@ pub fn write(
                 size: options.size,
                 label: label(name),
             };
-            ext4::write(tree, file, &options)?
+            ext4::write(tree, out, &options)?;
         }
         Filesystem::Iso9660 => {
-            let mut file = file;
-            iso(tree, name, source_date_epoch)?.write(&mut file)?;
-            file
+            iso(tree, name, source_date_epoch)?.write(out)?;
         }
-    };
-    let mut file = written.into_inner().map_err(|e| e.into_error())?;
-    file.rewind()?;
-    io::copy(&mut file, out)?;
+    }
     Ok(())
 }
 

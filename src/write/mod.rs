@@ -8,6 +8,7 @@ use std::io;
 
 use thiserror::Error;
 
+pub mod contents;
 pub mod cpio;
 pub mod date;
 pub mod erofs;

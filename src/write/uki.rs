@@ -20,6 +20,8 @@ use std::io::{self, Read, Write};
 
 use thiserror::Error;
 
+use super::contents::Contents;
+
 // DOS header.
 const PE_OFFSET_FIELD: usize = 0x3C;
 const PE_SIGNATURE: &[u8; 4] = b"PE\0\0";
@@ -96,26 +98,26 @@ pub struct UkiContents<'a> {
     pub cmdline: &'a [u8],
     /// The kernel release (`uname -r`), if known.
     pub uname: Option<&'a [u8]>,
-    /// The initrd.
-    pub initrd: &'a [u8],
+    /// The initrd, which can be larger than memory should hold.
+    pub initrd: Contents<'a>,
     /// The kernel image (bzImage).
     pub linux: &'a [u8],
 }
 
 impl<'a> UkiContents<'a> {
     /// The sections in ukify's order, `.linux` last, with their flags.
-    fn sections(&self) -> Vec<(&'static [u8], &'a [u8], u32)> {
+    fn sections(&self) -> Vec<(&'static [u8], Contents<'a>, u32)> {
         let data = SCN_CNT_INITIALIZED_DATA | SCN_MEM_READ;
-        let mut sections: Vec<(&'static [u8], &'a [u8], u32)> = vec![
-            (b".osrel", self.osrel, data),
-            (b".cmdline", self.cmdline, data),
+        let mut sections: Vec<(&'static [u8], Contents<'a>, u32)> = vec![
+            (b".osrel", self.osrel.into(), data),
+            (b".cmdline", self.cmdline.into(), data),
         ];
         if let Some(uname) = self.uname {
-            sections.push((b".uname", uname, data));
+            sections.push((b".uname", uname.into(), data));
         }
         sections.push((b".initrd", self.initrd, data));
         // Kernels started through the EFI handover protocol run in place.
-        sections.push((b".linux", self.linux, SCN_CNT_CODE | SCN_MEM_READ));
+        sections.push((b".linux", self.linux.into(), SCN_CNT_CODE | SCN_MEM_READ));
         sections
     }
 }
@@ -125,7 +127,7 @@ pub struct Uki<'a> {
     /// The stub, headers patched, padded to where the first new section starts.
     head: Vec<u8>,
     /// Each new section's contents and its file size (FileAlignment-padded).
-    sections: Vec<(&'a [u8], u64)>,
+    sections: Vec<(Contents<'a>, u64)>,
 }
 
 impl<'a> Uki<'a> {
@@ -161,17 +163,17 @@ impl<'a> Uki<'a> {
         let mut planned = Vec::with_capacity(sections.len());
         for (index, (name, data, characteristics)) in sections.into_iter().enumerate() {
             let virtual_address = align(virtual_end, layout.section_alignment);
-            let raw_size = align(data.len() as u64, layout.file_alignment);
+            let raw_size = align(data.len(), layout.file_alignment);
             let header = layout.section_table + (layout.section_count + index) * SECTION_HEADER_LEN;
             let entry = &mut head[header..header + SECTION_HEADER_LEN];
             entry[..name.len()].copy_from_slice(name);
-            put_u32(entry, VIRTUAL_SIZE, to_u32(data.len() as u64)?);
+            put_u32(entry, VIRTUAL_SIZE, to_u32(data.len())?);
             put_u32(entry, VIRTUAL_ADDRESS, to_u32(virtual_address)?);
             put_u32(entry, SIZE_OF_RAW_DATA, to_u32(raw_size)?);
             put_u32(entry, POINTER_TO_RAW_DATA, to_u32(file_offset)?);
             put_u32(entry, CHARACTERISTICS, characteristics);
-            initialized_data += data.len() as u64;
-            virtual_end = virtual_address + data.len() as u64;
+            initialized_data += data.len();
+            virtual_end = virtual_address + data.len();
             file_offset += raw_size;
             planned.push((data, raw_size));
         }
@@ -194,9 +196,10 @@ impl<'a> Uki<'a> {
         put_u32(&mut head, optional + CHECKSUM, 0);
         // Section data starts at even offsets and is followed by zeros, so
         // each part's words can be summed on its own.
-        let sum = planned
-            .iter()
-            .fold(word_sum(&head), |sum, (data, _)| sum + word_sum(data));
+        let mut sum = word_sum(&head);
+        for (data, _) in &planned {
+            sum += contents_word_sum(data)?;
+        }
         let checksum = fold_carries(sum).wrapping_add(to_u32(file_offset)?);
         put_u32(&mut head, optional + CHECKSUM, checksum);
         Ok(Uki {
@@ -217,8 +220,8 @@ impl<'a> Uki<'a> {
         self.sections
             .into_iter()
             .fold(head, |reader, (data, raw_size)| {
-                let padding = io::repeat(0).take(raw_size - data.len() as u64);
-                Box::new(reader.chain(data).chain(padding))
+                let padding = io::repeat(0).take(raw_size - data.len());
+                Box::new(reader.chain(data.reader()).chain(padding))
             })
     }
 
@@ -365,6 +368,13 @@ fn word_sum(bytes: &[u8]) -> u64 {
     sum + words.remainder().first().map_or(0, |&byte| u64::from(byte))
 }
 
+/// [`word_sum`] of `contents`, taken piece by piece.
+fn contents_word_sum(contents: &Contents<'_>) -> io::Result<u64> {
+    let mut sum = 0;
+    contents.for_each_piece(|piece| sum += word_sum(piece))?;
+    Ok(sum)
+}
+
 /// Folds a word sum into 16 bits with end-around carry, as the PE checksum
 /// (like the IP checksum) adds.
 fn fold_carries(mut sum: u64) -> u32 {
@@ -457,7 +467,7 @@ mod tests {
             osrel: b"ID=ossify\nNAME=Ossify\n",
             cmdline: b"console=ttyS0 panic=-1",
             uname: Some(b"6.1.0-57-amd64"),
-            initrd,
+            initrd: initrd.into(),
             linux,
         }
     }
@@ -689,6 +699,29 @@ mod tests {
             u64::from_str_radix(linux_row[5], 16).unwrap(),
             sections.last().unwrap().raw_pointer
         );
+    }
+
+    /// An initrd read from a file, in many pieces and of odd length, gives
+    /// the same image, checksum included, as the same bytes in memory.
+    #[test]
+    fn an_initrd_in_a_file_gives_the_same_image() {
+        use std::io::Write as _;
+        let stub = synthetic_stub(3, 0x400, Trailer::Nothing);
+        let linux = vec![0xCC; 4097];
+        let initrd: Vec<u8> = (0..1_234_567u32).map(|i| (i * 31 + i / 7) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&initrd).unwrap();
+        let in_memory = Uki::new(&stub, &contents(&linux, &initrd))
+            .unwrap()
+            .write(Vec::new())
+            .unwrap();
+        let from_file = UkiContents {
+            initrd: Contents::file(&file, initrd.len() as u64),
+            ..contents(&linux, b"")
+        };
+        let uki = Uki::new(&stub, &from_file).unwrap();
+        assert_eq!(uki.size(), in_memory.len() as u64);
+        assert!(uki.write(Vec::new()).unwrap() == in_memory);
     }
 
     #[test]
