@@ -350,7 +350,7 @@ fn commands_that_only_read_create_no_cache() {
     assert_eq!(built.status.code(), Some(1));
     assert!(
         text(&built.stderr).contains(
-            "image localhost/test/init:1 is not in the cache and --offline forbids fetching it"
+            "image localhost/test/init:1 is not in the cache and --offline (or --frozen) forbids fetching it"
         ),
         "{}",
         text(&built.stderr)

@@ -278,7 +278,7 @@ fn offline_fails_clearly_for_a_missing_image() {
     let error = resolve_with(&store, offline, "busybox:1.36").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "image docker.io/library/busybox:1.36 is not in the cache and --offline forbids fetching it"
+        "image docker.io/library/busybox:1.36 is not in the cache and --offline (or --frozen) forbids fetching it"
     );
 }
 

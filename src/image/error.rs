@@ -39,7 +39,9 @@ pub enum Error {
         source: Box<FetchError>,
     },
 
-    #[error("image {reference} is not in the cache and --offline forbids fetching it")]
+    #[error(
+        "image {reference} is not in the cache and --offline (or --frozen) forbids fetching it"
+    )]
     NotCached { reference: String },
 
     #[error("image {reference} is not in the cache (`ossify cache ls` lists what is)")]
