@@ -23,13 +23,7 @@ ref=localhost/ossify-bench/linux-tree:1
 bench_init
 bench_linux_tree "$ref"
 
-cat >"$work/big.yml" <<YAML
-kernel:
-  image: localhost/ossify-examples/kernel:debian12
-  cmdline: "console=ttyS0"
-init:
-  - $ref
-YAML
+bench_root_config "$work/big.yml" "$ref"
 
 cat >"$work/pipeline.sh" <<'SH'
 set -euo pipefail

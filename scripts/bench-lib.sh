@@ -85,12 +85,7 @@ bench_linux_tree() { # REF
   kernel_deb=$(compgen -G "$debs/linux-image-[0-9]*-amd64_*.deb" | sort | tail -n1)
   kernel_package=$(basename "${kernel_deb%%_*}")
   debian_unpack "$debs" "$work/tree" "$kernel_package"
-  tree_mib=$(du -sm --apparent-size "$work/tree" | cut -f1)
-  tree_files=$(find "$work/tree" | wc -l)
-  oci_layout_init "$work/layout"
-  oci_layout_add "$ref" '{}' "$work/tree"
-  oci_layout_finish
-  rm -rf "$work/tree"
+  bench_layout_from_tree "$ref"
   layer=$work/layout/blobs/sha256/$(python3 - "$work/layout" <<'PY'
 import json, sys
 layout = sys.argv[1]
@@ -102,6 +97,29 @@ PY
 )
   "$ossify" cache import --cache-dir "$work/cache" "$work/examples" >/dev/null
   "$ossify" cache import --cache-dir "$work/cache" "$work/layout" >/dev/null
+}
+
+# $work/tree as the one-layer OCI image REF in the layout $work/layout,
+# measured first: sets `tree_mib` and `tree_files`; removes the tree.
+bench_layout_from_tree() { # REF
+  tree_mib=$(du -sm --apparent-size "$work/tree" | cut -f1)
+  tree_files=$(find "$work/tree" | wc -l)
+  oci_layout_init "$work/layout"
+  oci_layout_add "$1" '{}' "$work/tree"
+  oci_layout_finish
+  rm -rf "$work/tree"
+}
+
+# A config booting the example kernel with the image REF as its only
+# init, written to FILE: the root every benchmark builds.
+bench_root_config() { # FILE REF
+  cat >"$1" <<YAML
+kernel:
+  image: localhost/ossify-examples/kernel:debian12
+  cmdline: "console=ttyS0"
+init:
+  - $2
+YAML
 }
 
 # A mixed root of MIB MiB (default 1024) for the memory benchmark, as one
@@ -142,12 +160,7 @@ for i in range(1000):
     with open(path, "wb") as f:
         f.write(text(rng.randint(100, 8000)))
 PY
-  tree_mib=$(du -sm --apparent-size "$work/tree" | cut -f1)
-  tree_files=$(find "$work/tree" | wc -l)
-  oci_layout_init "$work/layout"
-  oci_layout_add "$ref" '{}' "$work/tree"
-  oci_layout_finish
-  rm -rf "$work/tree"
+  bench_layout_from_tree "$ref"
   local layout
   for layout in "$work/examples" "$work/boot" "$work/layout"; do
     "$ossify" cache import --cache-dir "$work/cache" "$layout" >/dev/null

@@ -22,13 +22,7 @@ ref=localhost/ossify-bench/mixed-root:1
 bench_init
 bench_mixed_tree "$ref" "${MIB:-1024}"
 
-cat >"$work/mixed.yml" <<YAML
-kernel:
-  image: localhost/ossify-examples/kernel:debian12
-  cmdline: "console=ttyS0"
-init:
-  - $ref
-YAML
+bench_root_config "$work/mixed.yml" "$ref"
 
 for format in "${formats[@]}"; do
   rm -rf "$work/out"

@@ -511,11 +511,6 @@ fn sources_that_are_not_regular_files_are_refused_by_type() {
     assert!(error.contains("is a FIFO"), "optional, yet a FIFO: {error}");
 }
 
-fn sha256(path: &Path) -> String {
-    use sha2::Digest;
-    output::atomic::hex(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
-}
-
 /// The archive formats of `CONFIG`, written into `dir` as `t`.
 fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
     let destination = Destination::Directory {
@@ -568,7 +563,7 @@ fn outputs_split_the_boot_files_and_are_reproducible() {
         ]
     );
     for w in &written {
-        assert_eq!(w.file.sha256, sha256(&w.file.path));
+        assert_eq!(w.file.sha256, support::sha256_file(&w.file.path));
     }
     assert_eq!(
         std::fs::read(dir.path().join("t-kernel")).unwrap(),

@@ -111,11 +111,6 @@ fn build(
     support::build_offline(dir, cache, out, &args, &[config])
 }
 
-fn sha256_of(path: &Path) -> String {
-    use sha2::Digest;
-    ossify::output::atomic::hex(&sha2::Sha256::digest(std::fs::read(path).unwrap()))
-}
-
 #[test]
 fn a_build_writes_linuxkits_files_and_a_manifest_of_their_digests() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,7 +153,10 @@ fn a_build_writes_linuxkits_files_and_a_manifest_of_their_digests() {
     );
     for output in manifest["outputs"].as_array().unwrap() {
         let path = out.join(output["file"].as_str().unwrap());
-        assert_eq!(output["sha256"].as_str().unwrap(), sha256_of(&path));
+        assert_eq!(
+            output["sha256"].as_str().unwrap(),
+            support::sha256_file(&path)
+        );
         assert_eq!(
             output["size"].as_u64().unwrap(),
             std::fs::metadata(&path).unwrap().len()

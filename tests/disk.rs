@@ -2,6 +2,13 @@
 //! qcow2, VHD and VMDK containers checked and compared with qemu-img against
 //! the raw image they wrap.
 
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
+mod support;
+
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -398,12 +405,6 @@ fn stream_optimized_vmdk_is_clean_identical_and_reproducible() {
     assert_eq!(specific["extents"][0]["compressed"], true);
 }
 
-fn sha256_hex(path: &Path) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(std::fs::read(path).unwrap());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// Pins every container's bytes for the test disk: a change to any layout,
 /// id or compression output must be a deliberate, visible decision, since it
 /// changes published digests.
@@ -430,7 +431,10 @@ fn container_bytes_are_pinned() {
         "dynamic.vhd",
         "disk.vmdk",
     ];
-    let digests: Vec<String> = names.iter().map(|name| sha256_hex(&out(name))).collect();
+    let digests: Vec<String> = names
+        .iter()
+        .map(|name| support::sha256_file(&out(name)))
+        .collect();
     assert_eq!(
         digests,
         [

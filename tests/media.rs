@@ -84,23 +84,6 @@ fn path(name: &str) -> String {
     built().join(name).to_str().unwrap().to_owned()
 }
 
-/// The sha256 of a file, read in pieces: the cloud disks are 1 GiB.
-fn sha256(path: &Path) -> String {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).unwrap();
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).unwrap();
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    ossify::output::atomic::hex(&hasher.finalize())
-}
-
 #[test]
 #[ignore = "heavy: needs Debian packages and xorriso, mtools, gdisk, binutils, qemu-img (scripts/test.sh)"]
 fn every_output_is_byte_identical_in_another_environment() {
@@ -150,7 +133,10 @@ fn every_output_is_byte_identical_in_another_environment() {
     );
     for output in outputs {
         let name = output["file"].as_str().unwrap();
-        assert_eq!(output["sha256"].as_str().unwrap(), sha256(&out.join(name)));
+        assert_eq!(
+            output["sha256"].as_str().unwrap(),
+            support::sha256_file(&out.join(name))
+        );
     }
 }
 
@@ -357,7 +343,7 @@ fn without_a_boot_image_the_hosts_files_are_used_and_recorded() {
     let stub = Path::new("/usr/lib/systemd/boot/efi/linuxx64.efi.stub");
     assert_eq!(
         manifest["host_files"],
-        serde_json::json!([{"path": stub.to_str().unwrap(), "sha256": sha256(stub)}])
+        serde_json::json!([{"path": stub.to_str().unwrap(), "sha256": support::sha256_file(stub)}])
     );
 }
 

@@ -417,26 +417,8 @@ pub fn digests(out: &Path) -> String {
     names.sort();
     names
         .iter()
-        .map(|name| format!("{}  {name}\n", sha256_file(&out.join(name))))
+        .map(|name| format!("{}  {name}\n", super::sha256_file(&out.join(name))))
         .collect()
-}
-
-/// The sha256 of a file, read in pieces: the cloud disks are 1 GiB.
-pub fn sha256_file(path: &Path) -> String {
-    use sha2::Digest;
-    use std::io::Read;
-    let mut file =
-        std::fs::File::open(path).unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer).unwrap();
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    hex::encode(hasher.finalize())
 }
 
 /// The `outputs` of the manifest `<name>.manifest.json` in `out`.
