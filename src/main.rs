@@ -481,26 +481,13 @@ fn rebuild(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         let destination = rebuild.destination(scratch.path());
         let stages = Stages::new(&progress);
         let stage = |message: &str| stages.start(message);
-        let options = &rebuild.options;
-        let request = build::Request {
-            formats: &options.formats,
-            destination: &destination,
-            source_date_epoch: rebuild.manifest.source_date_epoch,
-            cache_dir: args.registry.cache.cache_dir.clone(),
-            boot_image: options.boot_image.clone(),
-            disk_size: options.size,
-            root: rebuild.root_options(),
-            initrd_compression: options.initrd_compression,
-            decompress_kernel: options.decompress_kernel,
-            sbom: rebuild.sbom(),
-            resolve: args
-                .registry
-                .resolve_options(image::Policy::Cached, Some(options.platform.clone()))?,
-            configs: &rebuild.manifest.configs,
-            pins: Some(&rebuild.pins),
-            progress: Arc::new(Downloads::new(&progress)),
-            stage: &stage,
-        };
+        let request = rebuild.request(
+            &destination,
+            args.registry.cache.cache_dir.clone(),
+            args.registry.resolve_options(image::Policy::Cached, None)?,
+            Arc::new(Downloads::new(&progress)),
+            &stage,
+        );
         let rebuilt = build::build(&rebuild.config, &request)
             .with_context(|| format!("cannot rebuild {}", path.display()))?;
         stages.end();

@@ -3,13 +3,16 @@
 //! compared byte by byte with the files beside the manifest.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use thiserror::Error;
 
 use crate::anatomy::{self, Difference, Layout};
 use crate::assemble::SbomOptions;
+use crate::build::Request;
 use crate::config::{self, Config, Source};
+use crate::image::{self, Policy, Progress};
 use crate::lock::Pins;
 use crate::output::manifest::{BuildOptions, ConfigRecord, HostFileRecord, Manifest, ReadError};
 use crate::output::{Destination, Name, RootOptions, Target};
@@ -111,22 +114,47 @@ impl Rebuild {
         }
     }
 
-    /// How root filesystem images were written.
-    pub fn root_options(&self) -> RootOptions {
-        RootOptions {
-            squashfs_compression: self.options.squashfs_compression,
-            squashfs_block_size: self.options.squashfs_block_size,
-            erofs_compression: self.options.erofs_compression,
-            size: self.options.size,
+    /// The request that makes the build again into `destination`: the
+    /// recorded options and platform, every image by its pinned digest,
+    /// fetched with `resolve`'s registry settings when not cached.
+    pub fn request<'a>(
+        &'a self,
+        destination: &'a Destination,
+        cache_dir: Option<PathBuf>,
+        resolve: image::Options,
+        progress: Arc<dyn Progress>,
+        stage: &'a dyn Fn(&str),
+    ) -> Request<'a> {
+        let options = &self.options;
+        Request {
+            formats: &options.formats,
+            destination,
+            source_date_epoch: self.manifest.source_date_epoch,
+            cache_dir,
+            boot_image: options.boot_image.clone(),
+            disk_size: options.size,
+            root: RootOptions {
+                squashfs_compression: options.squashfs_compression,
+                squashfs_block_size: options.squashfs_block_size,
+                erofs_compression: options.erofs_compression,
+                size: options.size,
+            },
+            initrd_compression: options.initrd_compression,
+            decompress_kernel: options.decompress_kernel,
+            sbom: options.sbom.as_ref().map(|sbom| SbomOptions {
+                path: sbom.path.clone(),
+                created: sbom.created,
+            }),
+            resolve: image::Options {
+                policy: Policy::Cached,
+                platform: Some(options.platform.clone()),
+                ..resolve
+            },
+            configs: &self.manifest.configs,
+            pins: Some(&self.pins),
+            progress,
+            stage,
         }
-    }
-
-    /// The SBOM the build wrote, dated as it was.
-    pub fn sbom(&self) -> Option<SbomOptions> {
-        self.options.sbom.as_ref().map(|sbom| SbomOptions {
-            path: sbom.path.clone(),
-            created: sbom.created,
-        })
     }
 
     /// Compares every output beside the manifest, in `dir`, with the
