@@ -447,6 +447,11 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         let mismatches = manifest
             .verify(dir)
             .with_context(|| format!("cannot check the outputs of {}", path.display()))?;
+        if args.json {
+            let differences: Vec<String> = mismatches.iter().map(ToString::to_string).collect();
+            let object = json!({"manifest": path, "identical": mismatches.is_empty(), "differences": differences});
+            println!("{}", serde_json::to_string_pretty(&object)?);
+        }
         for mismatch in &mismatches {
             eprintln!("{}: {mismatch}", path.display());
         }

@@ -725,4 +725,19 @@ fn verify_accepts_the_outputs_and_names_every_changed_or_missing_file() {
         "{stderr}"
     );
     assert!(stderr.contains("e2e-kernel: missing"), "{stderr}");
+
+    let json = support::ossify_in(
+        dir.path(),
+        &["verify", "--json", manifest.to_str().unwrap()],
+    );
+    assert_eq!(json.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["identical"], false);
+    assert_eq!(report["differences"].as_array().unwrap().len(), 3);
+    assert!(
+        report["differences"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("e2e-kernel: missing"))
+    );
 }

@@ -112,7 +112,8 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 
-    /// Print one JSON result object per manifest on stdout.
+    /// Print one JSON result object per manifest on stdout: whether its
+    /// outputs are identical, and each difference.
     #[arg(long)]
     pub json: bool,
 
