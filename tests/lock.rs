@@ -95,6 +95,33 @@ impl Scratch {
         ossify_in(self.path(), &line)
     }
 
+    /// `ossify verify --rebuild` of `manifest` with this cache, plus `args`.
+    fn rebuild(&self, args: &[&str], manifest: &str) -> Output {
+        let cache = self.cache();
+        let mut line = vec![
+            "verify",
+            "--rebuild",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        line.extend(args);
+        line.push(manifest);
+        ossify_in(self.path(), &line)
+    }
+
+    /// `ossify diff` of the manifests in the output directories `a` and
+    /// `b`, plus `args`.
+    fn diff(&self, args: &[&str], a: &str, b: &str) -> Output {
+        let (a, b) = (
+            format!("{a}/base.manifest.json"),
+            format!("{b}/base.manifest.json"),
+        );
+        let mut line = vec!["diff"];
+        line.extend(args);
+        line.extend([a.as_str(), b.as_str()]);
+        ossify_in(self.path(), &line)
+    }
+
     /// Builds a tar into `out` with `args`; returns the manifest.
     fn build(&self, out: &str, args: &[&str]) -> Value {
         let mut line = vec!["build", "-f", "tar", "--dir", out];
@@ -169,14 +196,7 @@ fn locked_builds_keep_the_pinned_image_after_the_tag_moves_and_diff_says_why() {
 
     scratch.build("moved", &["--offline"]);
     assert_eq!(scratch.release_in("moved"), "two");
-    let diff = ossify_in(
-        scratch.path(),
-        &[
-            "diff",
-            "locked/base.manifest.json",
-            "moved/base.manifest.json",
-        ],
-    );
+    let diff = scratch.diff(&[], "locked", "moved");
     assert_eq!(diff.status.code(), Some(1), "{}", stderr(&diff));
     let text = String::from_utf8_lossy(&diff.stdout);
     let lines: Vec<&str> = text.lines().collect();
@@ -190,15 +210,7 @@ fn locked_builds_keep_the_pinned_image_after_the_tag_moves_and_diff_says_why() {
     );
     assert_eq!(lines.len(), 3, "{text}");
 
-    let same = ossify_in(
-        scratch.path(),
-        &[
-            "diff",
-            "--json",
-            "before/base.manifest.json",
-            "locked/base.manifest.json",
-        ],
-    );
+    let same = scratch.diff(&["--json"], "before", "locked");
     assert!(same.status.success(), "{}", stderr(&same));
     let same: Value = serde_json::from_slice(&same.stdout).unwrap();
     assert_eq!(same["identical"], true);
@@ -294,20 +306,7 @@ fn frozen_with_a_missing_blob_names_the_pinned_image() {
 fn verify_rebuild_passes_untouched_and_names_the_changed_byte() {
     let scratch = Scratch::new();
     scratch.build("out", &["--offline", "-f", "squashfs"]);
-    let rebuild = |manifest: &str| {
-        let cache = scratch.cache();
-        ossify_in(
-            scratch.path(),
-            &[
-                "verify",
-                "--rebuild",
-                "--cache-dir",
-                cache.to_str().unwrap(),
-                manifest,
-            ],
-        )
-    };
-    let untouched = rebuild("out/base.manifest.json");
+    let untouched = scratch.rebuild(&[], "out/base.manifest.json");
     assert!(untouched.status.success(), "{}", stderr(&untouched));
     assert!(
         stderr(&untouched).contains("base.tar: identical"),
@@ -324,7 +323,7 @@ fn verify_rebuild_passes_untouched_and_names_the_changed_byte() {
         .expect("the tar holds etc/issue's contents");
     tar[offset] = b'j';
     std::fs::write(&tar_path, tar).unwrap();
-    let changed = rebuild("out/base.manifest.json");
+    let changed = scratch.rebuild(&[], "out/base.manifest.json");
     assert_eq!(changed.status.code(), Some(1));
     let message = stderr(&changed);
     assert!(
@@ -335,17 +334,7 @@ fn verify_rebuild_passes_untouched_and_names_the_changed_byte() {
     );
     assert!(message.contains("base.squashfs: identical"), "{message}");
 
-    let json = ossify_in(
-        scratch.path(),
-        &[
-            "verify",
-            "--rebuild",
-            "--json",
-            "--cache-dir",
-            scratch.cache().to_str().unwrap(),
-            "out/base.manifest.json",
-        ],
-    );
+    let json = scratch.rebuild(&["--json"], "out/base.manifest.json");
     let report: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["identical"], false);
     let tar_report = report["report"]["outputs"]
@@ -364,16 +353,7 @@ fn verify_rebuild_remakes_a_build_written_with_dash_o() {
     std::fs::create_dir(scratch.path().join("out")).unwrap();
     let built = scratch.run(&["build", "--offline", "-o", "out/root.tar"]);
     assert!(built.status.success(), "{}", stderr(&built));
-    let rebuilt = ossify_in(
-        scratch.path(),
-        &[
-            "verify",
-            "--rebuild",
-            "--cache-dir",
-            scratch.cache().to_str().unwrap(),
-            "out/root.tar.manifest.json",
-        ],
-    );
+    let rebuilt = scratch.rebuild(&[], "out/root.tar.manifest.json");
     assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
     assert!(stderr(&rebuilt).contains("root.tar: identical"));
 }
@@ -398,14 +378,7 @@ fn locked_pull_builds_the_pinned_image_after_the_registry_moved_the_tag() {
 
     scratch.build("moved", &["--pull"]);
     assert_eq!(scratch.release_in("moved"), "two");
-    let diff = ossify_in(
-        scratch.path(),
-        &[
-            "diff",
-            "after/base.manifest.json",
-            "moved/base.manifest.json",
-        ],
-    );
+    let diff = scratch.diff(&[], "after", "moved");
     assert_eq!(diff.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&diff.stdout)

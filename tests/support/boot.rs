@@ -56,21 +56,7 @@ pub fn boot_image() -> &'static Path {
 pub fn example_cache(dir: &Path) -> PathBuf {
     let cache = dir.join("cache");
     for layout in [example_images(), boot_image()] {
-        let imported = super::ossify_in(
-            dir,
-            &[
-                "cache",
-                "import",
-                "--cache-dir",
-                cache.to_str().unwrap(),
-                layout.to_str().unwrap(),
-            ],
-        );
-        assert!(
-            imported.status.success(),
-            "{}",
-            String::from_utf8_lossy(&imported.stderr)
-        );
+        super::cache_import(dir, &cache, layout);
     }
     cache
 }

@@ -38,6 +38,27 @@ pub fn ossify_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("ossify runs")
 }
 
+/// `ossify cache import LAYOUT` into `cache`, run in `dir`; asserts
+/// success.
+pub fn cache_import(dir: &std::path::Path, cache: &std::path::Path, layout: &std::path::Path) {
+    let imported = ossify_in(
+        dir,
+        &[
+            "cache",
+            "import",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            layout.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        imported.status.success(),
+        "ossify cache import {} failed:\n{}",
+        layout.display(),
+        String::from_utf8_lossy(&imported.stderr)
+    );
+}
+
 /// `ossify build --offline` from `cache` into `out` with `args`, of
 /// `configs` in order, run in `dir`.
 pub fn build_offline(

@@ -89,21 +89,7 @@ pub fn layout(name: impl Fn(usize) -> String) -> Layout {
 pub fn cache(dir: &Path) -> PathBuf {
     let layout = layout(|index| IMAGES[index].0.to_owned());
     let cache = dir.join("cache");
-    let imported = super::ossify_in(
-        dir,
-        &[
-            "cache",
-            "import",
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            layout.path().to_str().unwrap(),
-        ],
-    );
-    assert!(
-        imported.status.success(),
-        "ossify cache import of the synthetic images failed:\n{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
+    super::cache_import(dir, &cache, layout.path());
     cache
 }
 
