@@ -17,13 +17,16 @@ use crate::image::{
     ResolvedLayout, Resolver, Store, StoreGuard,
 };
 use crate::lock::Pins;
+use crate::output::deflated::DeflateAhead;
 use crate::output::manifest::{
     BuildOptions, ConfigRecord, FileName, HostFileRecord, ImageRecord, Manifest, OutputRecord,
     SbomRecord, VERSION,
 };
 use crate::output::{self, Destination, Format, OutputError, atomic};
-use crate::tree::layer::Layer;
+use crate::reuse::Reuse;
+use crate::tree::layer::{Layer, LayerError};
 use crate::tree::{Compression, Kind, Metadata, Tree};
+use crate::write::initrd_compression::InitrdCompression;
 
 /// Everything a build needs besides the configuration.
 pub struct Request<'a> {
@@ -39,7 +42,7 @@ pub struct Request<'a> {
     /// How root filesystem images are written.
     pub root: output::RootOptions,
     /// How the initrd is compressed.
-    pub initrd_compression: crate::write::initrd_compression::InitrdCompression,
+    pub initrd_compression: InitrdCompression,
     /// Store the kernel uncompressed, as LinuxKit's `--decompress-kernel`.
     pub decompress_kernel: bool,
     /// The SBOM to write into the root; `None` for none (`--no-sbom`).
@@ -125,10 +128,13 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         })
         .collect();
     let layouts: HashMap<String, ResolvedLayout> = layouts.into_iter().collect();
+    let reuse = Reuse::open(store.dir());
     let images = CachedImages {
         store: &store,
         images: &by_name,
         layouts: &layouts,
+        ahead: None,
+        reuse: reuse.as_ref(),
     };
 
     let bootloader = match &boot_image {
@@ -178,9 +184,18 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         decompress_kernel: request.decompress_kernel,
         sbom: request.sbom.clone(),
     };
+    let gzip_initrd = request.initrd_compression == InitrdCompression::Gzip
+        && request.formats.iter().any(|f| f.needs_initrd());
+    // Deflating ahead is only a head start: without it the initrd is the same.
+    let ahead = gzip_initrd
+        .then(|| DeflateAhead::start(reuse.clone()).ok())
+        .flatten();
+    let images = CachedImages {
+        ahead: ahead.as_ref(),
+        ..images
+    };
     let root = assemble::assemble(config, &images, &options)?;
-    // The last blob has been read: `cache rm` and `clean` may go on.
-    drop(cache_lock);
+    let deflated_ahead = ahead.map(DeflateAhead::finish);
 
     let names: Vec<&str> = request.formats.iter().map(|f| f.name()).collect();
     (request.stage)(&format!("writing {}", names.join(", ")));
@@ -195,8 +210,12 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             disk_size: request.disk_size,
             root: request.root,
             initrd_compression: request.initrd_compression,
+            deflated_ahead: deflated_ahead.as_ref(),
         },
     )?;
+    // The last blob and kept segment have been read: `cache rm` and
+    // `clean` may go on.
+    drop(cache_lock);
 
     let manifest = Manifest {
         version: VERSION,
@@ -581,6 +600,11 @@ struct CachedImages<'a> {
     store: &'a Store,
     images: &'a HashMap<String, ResolvedImage>,
     layouts: &'a HashMap<String, ResolvedLayout>,
+    /// Where image files are deflated while layers are read, for a gzip
+    /// initrd.
+    ahead: Option<&'a DeflateAhead>,
+    /// Where uncompressed layers are kept for the next build.
+    reuse: Option<&'a Reuse>,
 }
 
 impl CachedImages<'_> {
@@ -588,6 +612,104 @@ impl CachedImages<'_> {
         self.images
             .get(reference)
             .ok_or_else(|| format!("image {reference} was not resolved").into())
+    }
+
+    /// The tree of `image`'s layers. With `reuse`, each layer's tar comes
+    /// from there when kept, and is kept there when not.
+    fn layers(
+        &self,
+        image: &ResolvedImage,
+        mtime: u64,
+        reuse: Option<&Reuse>,
+    ) -> Result<Tree, ImageError> {
+        let mut tree = Tree::new(mtime);
+        if let Some(ahead) = self.ahead {
+            tree.watch_spills(ahead.watcher());
+        }
+        for layer in &image.layers {
+            let digest = layer.digest.to_string();
+            let diff_id = layer.diff_id.to_string();
+            let apply =
+                |tree: &mut Tree, compression, stream: Box<dyn std::io::Read + '_>, backing| {
+                    Layer {
+                        digest: &digest,
+                        compression,
+                        diff_id: Some(&diff_id),
+                    }
+                    .apply_backed(tree, stream, backing)
+                };
+            let compression = match layer.compression {
+                image::Compression::None => Compression::None,
+                image::Compression::Gzip => Compression::Gzip,
+                image::Compression::Zstd => Compression::Zstd,
+            };
+            let Some(reuse) = reuse else {
+                let blob = self.store.open_blob(&layer.digest)?;
+                apply(&mut tree, compression, Box::new(blob), None)?;
+                continue;
+            };
+            // Contents are referenced in the kept tar (see `apply_backed`),
+            // which stays open, and so readable, until the build ends.
+            if let Some(kept) = reuse.layer(&layer.diff_id) {
+                let backing = kept
+                    .try_clone()
+                    .map_err(|e| format!("layer {digest}: {e}"))?;
+                if let Err(error) =
+                    apply(&mut tree, Compression::None, Box::new(kept), Some(backing))
+                {
+                    reuse.forget_layer(&layer.diff_id);
+                    return Err(DamagedKeptLayer(error).into());
+                }
+                continue;
+            }
+            let blob = self.store.open_blob(&layer.digest)?;
+            let decoded = compression
+                .decoder(blob)
+                .map_err(|e| format!("layer {digest}: {e}"))?;
+            let copy = reuse
+                .new_layer()
+                .map_err(|e| format!("layer {digest}: {e}"))?;
+            let backing = copy
+                .as_file()
+                .try_clone()
+                .map_err(|e| format!("layer {digest}: {e}"))?;
+            let mut tee = Tee {
+                inner: decoded,
+                copy,
+            };
+            apply(
+                &mut tree,
+                Compression::None,
+                Box::new(&mut tee),
+                Some(backing),
+            )?;
+            // Applying checked the diff_id of exactly the bytes copied.
+            reuse
+                .keep_layer(tee.copy, &layer.diff_id)
+                .map_err(|e| format!("layer {digest}: {e}"))?;
+        }
+        Ok(tree)
+    }
+}
+
+/// A layer kept for reuse did not apply (it was removed).
+#[derive(Debug, Error)]
+#[error("a layer kept for reuse is damaged")]
+struct DamagedKeptLayer(#[source] LayerError);
+
+/// Passes a stream through while copying it to a file. A failed copy
+/// fails the read: the file backs the tree's contents (see
+/// `Layer::apply_backed`), so it must hold every byte.
+struct Tee<R> {
+    inner: R,
+    copy: tempfile::NamedTempFile,
+}
+
+impl<R: std::io::Read> std::io::Read for Tee<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        std::io::Write::write_all(&mut self.copy, &buf[..read])?;
+        Ok(read)
     }
 }
 
@@ -600,24 +722,13 @@ impl Images for CachedImages<'_> {
 
     fn filesystem(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError> {
         let image = self.get(reference)?;
-        let mut tree = Tree::new(mtime);
-        for layer in &image.layers {
-            let digest = layer.digest.to_string();
-            let diff_id = layer.diff_id.to_string();
-            let compression = match layer.compression {
-                image::Compression::None => Compression::None,
-                image::Compression::Gzip => Compression::Gzip,
-                image::Compression::Zstd => Compression::Zstd,
-            };
-            let blob = self.store.open_blob(&layer.digest)?;
-            Layer {
-                digest: &digest,
-                compression,
-                diff_id: Some(&diff_id),
-            }
-            .apply(&mut tree, blob)?;
+        match self.layers(image, mtime, self.reuse) {
+            // Reuse only saves time. A kept layer that fails its diff_id is
+            // damaged (and now gone); keeping one may fail (a full disk):
+            // either way the image is read again from its blobs alone.
+            Err(_) if self.reuse.is_some() => self.layers(image, mtime, None),
+            result => result,
         }
-        Ok(tree)
     }
 
     fn oci_layout(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError> {

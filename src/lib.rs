@@ -17,5 +17,6 @@ pub mod image;
 pub mod lock;
 pub mod output;
 pub mod rebuild;
+pub mod reuse;
 pub mod tree;
 pub mod write;

@@ -310,7 +310,14 @@ fn cache(command: &CacheCommand) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("not in the cache: {}", missing.join(", "));
             }
         }
-        CacheCommand::Clean { cache } => cache.existing()?.clean()?,
+        CacheCommand::Clean { cache, reuse } => {
+            let store = cache.existing()?;
+            if *reuse {
+                store.clean_reuse()?
+            } else {
+                store.clean()?
+            }
+        }
         CacheCommand::Import { cache, path } => {
             let names = cache
                 .open()?

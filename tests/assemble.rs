@@ -528,6 +528,7 @@ fn write_archives(dir: &std::path::Path) -> Vec<output::Written> {
             disk_size: None,
             root: Default::default(),
             initrd_compression: Default::default(),
+            deflated_ahead: None,
         },
     )
     .unwrap();

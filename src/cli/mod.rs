@@ -395,10 +395,15 @@ pub enum CacheCommand {
         #[arg(value_name = "REF", required = true)]
         references: Vec<String>,
     },
-    /// Empty the cache.
+    /// Empty the cache: images, blobs and the work kept for faster
+    /// rebuilds.
     Clean {
         #[command(flatten)]
         cache: CacheArgs,
+        /// Remove only the work kept for faster rebuilds (unpacked layers,
+        /// deflated files), keeping the images: the next build is cold.
+        #[arg(long)]
+        reuse: bool,
     },
     /// Add the images of an OCI layout directory, an OCI archive tar or a
     /// `docker save` tar, verifying every blob.

@@ -334,15 +334,31 @@ impl Store {
         Ok(true)
     }
 
-    /// Empties the cache: every name and every blob. A cache that does
-    /// not exist is left so.
+    /// Empties the cache: every name, every blob and the work kept for
+    /// reuse. A cache that does not exist is left so.
     pub fn clean(&self) -> Result<(), Error> {
         if !self.index_path().exists() {
             return Ok(());
         }
         let _exclusive = self.gc_lock(Access::Exclusive)?;
         self.update_index(Vec::clear)?;
-        self.collect_garbage()
+        self.collect_garbage()?;
+        self.remove_reuse()
+    }
+
+    /// Removes only the work kept for reuse (see [`crate::reuse`]), so the
+    /// next build starts cold from the cached images.
+    pub fn clean_reuse(&self) -> Result<(), Error> {
+        if !self.root.join(crate::reuse::DIR).exists() {
+            return Ok(());
+        }
+        let _exclusive = self.gc_lock(Access::Exclusive)?;
+        self.remove_reuse()
+    }
+
+    fn remove_reuse(&self) -> Result<(), Error> {
+        crate::reuse::Reuse::remove(&self.root)
+            .map_err(|e| Error::io(self.root.join(crate::reuse::DIR), e))
     }
 
     /// Deletes blobs that no name reaches, and partial downloads whose

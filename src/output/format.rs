@@ -267,6 +267,14 @@ impl Format {
             .collect()
     }
 
+    /// Whether the format is made from an initrd of the tree.
+    pub fn needs_initrd(self) -> bool {
+        matches!(
+            self.recipe(),
+            Recipe::KernelInitrd | Recipe::TarKernelInitrd | Recipe::Bootable(_)
+        )
+    }
+
     /// Whether the format needs bootloader files (from a boot image).
     pub fn needs_bootloader(self) -> bool {
         !self.loaders().is_empty()

@@ -5,6 +5,7 @@
 pub mod atomic;
 mod boot;
 mod bootable;
+pub mod deflated;
 pub mod destination;
 pub mod diff;
 mod disk;
@@ -33,6 +34,7 @@ use crate::write::uki::UkiError;
 use crate::write::{self, WriteError};
 use atomic::{AtomicFile, CommitError, Finished, Pending};
 use bootable::Bootable;
+use deflated::{DeflatedFiles, InitrdSink};
 pub use destination::{Destination, Name, Stream, Target, TargetWriter, Unstreamable};
 pub(crate) use format::longest_suffix;
 use format::{Filesystem, Loader, Medium, Recipe};
@@ -134,6 +136,8 @@ pub struct BootOptions<'a> {
     pub root: RootOptions,
     /// How the initrd is compressed.
     pub initrd_compression: InitrdCompression,
+    /// Files of the tree deflated during assembly, for a gzip initrd.
+    pub deflated_ahead: Option<&'a DeflatedFiles>,
 }
 
 /// The outputs of a build, complete in temporary files beside their final
@@ -308,12 +312,7 @@ fn write_files(
     let initrd_formats: Vec<Format> = formats
         .iter()
         .copied()
-        .filter(|f| {
-            matches!(
-                f.recipe(),
-                Recipe::KernelInitrd | Recipe::TarKernelInitrd | Recipe::Bootable(_)
-            )
-        })
+        .filter(|f| f.needs_initrd())
         .collect();
     let root_formats: Vec<(Format, Filesystem, bool)> = formats
         .iter()
@@ -363,13 +362,7 @@ fn write_files(
     {
         return Err(OutputError::NoKernel(*format));
     }
-    let mut initrd_file = initrd(
-        &tree,
-        &boot.ucode,
-        scratch,
-        source_date_epoch,
-        boot_options.initrd_compression,
-    )?;
+    let mut initrd_file = initrd(&tree, &boot.ucode, scratch, source_date_epoch, boot_options)?;
     drop(tree);
     let initrd_len = initrd_file.stream_position().map_err(io_error)?;
     // Read from its file by every format, however large it is.
@@ -581,14 +574,14 @@ fn stage_file<E: Into<FormatError>>(
 }
 
 /// The initrd: microcode, then the tree as a newc cpio compressed as
-/// `compression` says, in an unlinked temporary file in `dir`, positioned
-/// at its end.
+/// `options` say, in an unlinked temporary file in `dir`, positioned at
+/// its end.
 fn initrd(
     tree: &Tree,
     ucode: &[u8],
     dir: &Path,
     source_date_epoch: u64,
-    compression: InitrdCompression,
+    options: &BootOptions<'_>,
 ) -> Result<File, OutputError> {
     let io_error = |source| OutputError::Io {
         path: dir.to_owned(),
@@ -596,14 +589,20 @@ fn initrd(
     };
     let mut file = tempfile::tempfile_in(dir).map_err(io_error)?;
     file.write_all(ucode).map_err(io_error)?;
-    let compressor = compression.compressor(&mut file).map_err(io_error)?;
-    let compressor = write::cpio::write(tree, compressor, source_date_epoch).map_err(|source| {
+    let sink = InitrdSink {
+        compressor: options
+            .initrd_compression
+            .compressor(&mut file)
+            .map_err(io_error)?,
+        ahead: options.deflated_ahead,
+    };
+    let sink = write::cpio::write_to_sink(tree, sink, source_date_epoch).map_err(|source| {
         OutputError::Format {
             path: dir.join("initrd"),
             source: source.into(),
         }
     })?;
-    compressor.finish().map_err(io_error)?;
+    sink.compressor.finish().map_err(io_error)?;
     Ok(file)
 }
 

@@ -15,7 +15,7 @@ use thiserror::Error;
 use super::read_up_to;
 
 /// Contents up to this size may stay in memory.
-const SMALL_CONTENTS: u64 = 16 * 1024;
+pub(super) const SMALL_CONTENTS: u64 = 16 * 1024;
 /// Size of one in-memory chunk; a small blob never spans two.
 const CHUNK_SIZE: usize = 1024 * 1024;
 /// The buffer spilled contents pass through: few, large writes.
@@ -70,6 +70,14 @@ impl Blob {
     }
 }
 
+/// Told of each blob as it is spilled, so that work on file contents (an
+/// initrd's compression) can run while later layers are still being read.
+pub trait SpillWatcher: Send {
+    /// `len` bytes at `offset` of `file` now hold one file's contents, and
+    /// will not change.
+    fn spilled(&mut self, file: &File, offset: u64, len: u64);
+}
+
 /// Storage for file contents: small ones in memory, large ones in temp files.
 #[derive(Debug, Default)]
 pub struct Arena {
@@ -78,12 +86,25 @@ pub struct Arena {
     spill_files: Vec<SpillFile>,
     /// Where spilled contents pass on their way to the file; allocated once.
     spill_buffer: Vec<u8>,
+    watcher: Option<Watcher>,
+}
+
+/// A [`SpillWatcher`], in a type the arena can print.
+struct Watcher(Box<dyn SpillWatcher>);
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpillWatcher")
+    }
 }
 
 #[derive(Debug)]
 struct SpillFile {
     file: File,
     len: u64,
+    /// Whether contents may be appended: not to a file attached with
+    /// [`Arena::attach`], which belongs to someone else.
+    writable: bool,
 }
 
 /// How to move blobs of an absorbed arena to their new place.
@@ -162,10 +183,11 @@ impl Arena {
     }
 
     fn store_spilled(&mut self, contents: &mut impl Read) -> Result<Blob, StoreError> {
-        if self.spill_files.is_empty() {
+        if self.spill_files.last().is_none_or(|spill| !spill.writable) {
             self.spill_files.push(SpillFile {
                 file: tempfile::tempfile().map_err(StoreError::Spill)?,
                 len: 0,
+                writable: true,
             });
         }
         let file_index = self.spill_files.len() - 1;
@@ -188,6 +210,9 @@ impl Arena {
             return Err(error);
         }
         spill.len += copied;
+        if let Some(Watcher(watcher)) = &mut self.watcher {
+            watcher.spilled(&spill.file, offset, copied);
+        }
         Ok(Blob {
             location: Location::Spilled {
                 file: file_index as u32,
@@ -195,6 +220,36 @@ impl Arena {
             },
             len: copied,
         })
+    }
+
+    /// Makes the bytes of `file`, which must not change while the arena
+    /// lives, available to [`Arena::reference`]; returns its number.
+    pub fn attach(&mut self, file: File) -> u32 {
+        self.spill_files.push(SpillFile {
+            file,
+            len: 0,
+            writable: false,
+        });
+        (self.spill_files.len() - 1) as u32
+    }
+
+    /// A blob of the `len` bytes at `offset` of the attached file `file`,
+    /// which already holds them: nothing is copied.
+    pub fn reference(&mut self, file: u32, offset: u64, len: u64) -> Blob {
+        let spill = &mut self.spill_files[file as usize];
+        spill.len = spill.len.max(offset + len);
+        if let Some(Watcher(watcher)) = &mut self.watcher {
+            watcher.spilled(&spill.file, offset, len);
+        }
+        Blob {
+            location: Location::Spilled { file, offset },
+            len,
+        }
+    }
+
+    /// Tells `watcher` of every blob spilled from now on.
+    pub fn watch(&mut self, watcher: Box<dyn SpillWatcher>) {
+        self.watcher = Some(Watcher(watcher));
     }
 
     /// A reader over a blob's bytes.

@@ -42,7 +42,7 @@ impl Compression {
 
     /// Wraps `stream` in the decoder for this compression; `Detect` reads the
     /// first bytes to decide and hands them on to the decoder.
-    pub(super) fn decoder<'r>(self, mut stream: impl Read + 'r) -> io::Result<Box<dyn Read + 'r>> {
+    pub fn decoder<'r>(self, mut stream: impl Read + 'r) -> io::Result<Box<dyn Read + 'r>> {
         let (compression, stream): (Compression, Box<dyn Read + 'r>) = match self {
             Compression::Detect => {
                 let mut magic = [0u8; 4];

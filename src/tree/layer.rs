@@ -10,11 +10,13 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::fs::File;
 use std::io::{self, BufReader, Read};
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use super::arena::SMALL_CONTENTS;
 use super::limits::{self, MAX_HOLE_BYTES, MAX_PATH_LEN};
 use super::pax::{self, PaxError};
 use super::resolve::{Resolution, shown};
@@ -217,6 +219,19 @@ impl Layer<'_> {
     /// blocks, so the digest covers it all and the compressed format's own
     /// checks (gzip's CRC) run.
     pub fn apply(&self, tree: &mut Tree, stream: impl Read) -> Result<String, LayerError> {
+        self.apply_backed(tree, stream, None)
+    }
+
+    /// [`Layer::apply`] where `backing` holds the uncompressed stream's
+    /// bytes at the same offsets, by the time each entry has been read (a
+    /// kept copy of the layer, or one being written as the stream is
+    /// read): large files' contents are then referenced there, not copied.
+    pub fn apply_backed(
+        &self,
+        tree: &mut Tree,
+        stream: impl Read,
+        backing: Option<File>,
+    ) -> Result<String, LayerError> {
         let expected = self.expected_diff_id()?;
         let stream_error = |source| LayerError::Stream {
             layer: self.digest.to_owned(),
@@ -229,12 +244,14 @@ impl Layer<'_> {
         };
         let mut archive = tar::Archive::new(hashing);
         let layer_start = NodeId(tree.nodes.len() as u32);
+        let backing = backing.map(|file| tree.arena.attach(file));
         let mut applier = Applier {
             tree,
             layer: self.digest,
             layer_start,
             kept_lower: HashSet::new(),
             holes: 0,
+            backing,
         };
         for entry in archive.entries().map_err(stream_error)? {
             applier.apply(entry.map_err(stream_error)?)?;
@@ -303,6 +320,8 @@ struct Applier<'t> {
     kept_lower: HashSet<(NodeId, Vec<u8>)>,
     /// Bytes of holes the layer's sparse files hold so far.
     holes: u64,
+    /// The arena's number for the file holding the uncompressed stream.
+    backing: Option<u32>,
 }
 
 impl Applier<'_> {
@@ -341,7 +360,12 @@ impl Applier<'_> {
                 Some(sparse) => self.sparse_file(&mut entry, &path, sparse)?,
                 None => {
                     let size = entry.size();
-                    self.file(&mut entry, &path, size)?
+                    match self.backing {
+                        Some(file) if size > SMALL_CONTENTS => {
+                            self.backed_file(&mut entry, &path, size, file)?
+                        }
+                        _ => self.file(&mut entry, &path, size)?,
+                    }
                 }
             },
             tar::EntryType::GNUSparse => {
@@ -423,6 +447,34 @@ impl Applier<'_> {
             });
         }
         Ok(Kind::File(blob))
+    }
+
+    /// A file whose `size` bytes of contents the backing file `file` holds
+    /// where the entry's data lies in the stream; the data is read past
+    /// (and so hashed and, when the backing is being written, copied).
+    fn backed_file<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        path: &[u8],
+        size: u64,
+        file: u32,
+    ) -> Result<Kind, LayerError> {
+        let offset = entry.raw_file_position();
+        let read =
+            io::copy(entry, &mut io::sink()).map_err(|source| LayerError::ContentsStream {
+                layer: self.layer.to_owned(),
+                entry: shown(path),
+                source,
+            })?;
+        if read != size {
+            return Err(LayerError::Truncated {
+                layer: self.layer.to_owned(),
+                entry: shown(path),
+                expected: size,
+                actual: read,
+            });
+        }
+        Ok(Kind::File(self.tree.arena.reference(file, offset, size)))
     }
 
     /// A GNU PAX sparse file: its segments with zeros around them.

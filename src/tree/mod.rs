@@ -20,7 +20,7 @@ use std::io::{self, Read};
 
 use thiserror::Error;
 
-pub use arena::{Arena, Blob, BlobReader, StoreError};
+pub use arena::{Arena, Blob, BlobReader, SpillWatcher, StoreError};
 pub use compression::Compression;
 use limits::{MAX_NODES, MAX_PATH_LEN, NAME_MAX};
 pub use node::{Device, Directory, Kind, Metadata, Node, NodeId};
@@ -297,6 +297,12 @@ impl Tree {
         self.store(contents, contents.len() as u64)
     }
 
+    /// Tells `watcher` of the contents of every large file stored from now
+    /// on, as it is stored.
+    pub fn watch_spills(&mut self, watcher: Box<dyn SpillWatcher>) {
+        self.arena.watch(watcher);
+    }
+
     /// A reader over the contents of a file of this tree.
     pub fn contents(&self, blob: &Blob) -> BlobReader<'_> {
         self.arena.open(blob)
@@ -429,7 +435,7 @@ impl Tree {
 }
 
 /// Fills `buf` unless the stream ends first; returns how much was read.
-fn read_up_to(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_up_to(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match stream.read(&mut buf[filled..]) {

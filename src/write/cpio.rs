@@ -9,10 +9,10 @@
 //! those of device nodes go in the `rdev` fields.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 
 use super::{WriteError, clamp_mtime};
-use crate::tree::{Device, Entry, Kind, NodeId, Tree};
+use crate::tree::{Blob, Device, Entry, Kind, NodeId, Tree};
 
 const MAGIC: &[u8] = b"070701";
 const TRAILER: &[u8] = b"TRAILER!!!";
@@ -20,9 +20,49 @@ const FORMAT: &str = "cpio newc";
 /// Output buffer; data is copied straight into it from the tree's arena.
 const BUFFER: usize = 256 * 1024;
 
+/// Where an archive goes. A sink may take some files' contents apart from
+/// the stream of bytes, to put in a form of them it holds already (a
+/// compressor's output made ahead of time).
+pub trait Sink: Write + Sized {
+    /// Whether the contents of a file of `len` bytes go to
+    /// [`Sink::contents`] rather than through `write`.
+    fn takes_contents(&self, _len: u64) -> bool {
+        false
+    }
+
+    /// Writes the contents of `blob`, a file of `tree`.
+    fn contents(&mut self, tree: &Tree, blob: &Blob) -> io::Result<()> {
+        tree.contents(blob).copy_to(self).map(drop)
+    }
+}
+
+/// Any writer, as a sink that takes every byte through `write`.
+struct Plain<W>(W);
+
+impl<W: Write> Write for Plain<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write> Sink for Plain<W> {}
+
 /// Writes `tree` as a newc cpio archive to `out` and returns `out`. Mtimes
 /// later than `source_date_epoch` are written as it.
 pub fn write<W: Write>(tree: &Tree, out: W, source_date_epoch: u64) -> Result<W, WriteError> {
+    write_to_sink(tree, Plain(out), source_date_epoch).map(|plain| plain.0)
+}
+
+/// [`write`] to a [`Sink`].
+pub fn write_to_sink<S: Sink>(
+    tree: &Tree,
+    out: S,
+    source_date_epoch: u64,
+) -> Result<S, WriteError> {
     let mut writer = CpioWriter {
         tree,
         source_date_epoch,
@@ -59,7 +99,7 @@ struct PendingLinks {
     remaining: u32,
 }
 
-struct CpioWriter<'t, W: Write> {
+struct CpioWriter<'t, W: Sink> {
     tree: &'t Tree,
     source_date_epoch: u64,
     out: BufWriter<W>,
@@ -67,7 +107,7 @@ struct CpioWriter<'t, W: Write> {
     links: HashMap<NodeId, PendingLinks>,
 }
 
-impl<W: Write> CpioWriter<'_, W> {
+impl<W: Sink> CpioWriter<'_, W> {
     fn append(&mut self, entry: &Entry<'_>) -> Result<(), WriteError> {
         let node = entry.node;
         let (inode, last_link) = self.inode(entry);
@@ -104,6 +144,13 @@ impl<W: Write> CpioWriter<'_, W> {
         self.append_header(&header)?;
         let io_error = |source| WriteError::io(&entry.path, source);
         match &node.kind {
+            Kind::File(blob) if last_link && self.out.get_ref().takes_contents(size) => {
+                self.out.flush().map_err(io_error)?;
+                self.out
+                    .get_mut()
+                    .contents(self.tree, blob)
+                    .map_err(io_error)?;
+            }
             Kind::File(blob) if last_link => {
                 self.tree
                     .contents(blob)
@@ -253,7 +300,7 @@ mod tests {
         let mut writer = CpioWriter {
             tree: &tree,
             source_date_epoch: 0,
-            out: BufWriter::new(Vec::new()),
+            out: BufWriter::new(Plain(Vec::new())),
             next_inode: 1,
             links: HashMap::new(),
         };

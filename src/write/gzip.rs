@@ -13,10 +13,17 @@
 //! depend only on the input's length, and each piece only on its block and
 //! the bytes before it, so the stream is the same for any number of
 //! threads. Memory stays a few blocks per thread.
+//!
+//! A stream may also be cut into [segments](Encoder::end_segment): each
+//! starts with an empty window and its own block boundaries, so a segment's
+//! compressed bytes depend on its input alone. That lets a segment be
+//! [deflated](deflate_segment) ahead of time, on another thread or in an
+//! earlier build, and [spliced](Encoder::splice) into the stream later:
+//! the stream is the same bytes either way.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// gzip's default level, a good size/speed balance for initrds.
 const LEVEL: u32 = 6;
@@ -34,16 +41,27 @@ pub fn encoder<W: Write>(out: W) -> Encoder<W> {
     Encoder::with_threads(out, threads)
 }
 
+/// What a stream's CRC-32 and length need of a segment deflated apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentCheck {
+    /// The CRC-32 of the segment's input.
+    pub crc: u32,
+    /// The length of the segment's input.
+    pub len: u64,
+}
+
 /// A gzip stream being written; see the module docs.
 pub struct Encoder<W: Write> {
     out: W,
-    /// Full blocks waiting to be compressed, and the one being filled last.
+    /// Full blocks of the segment waiting to be compressed, and the one
+    /// being filled last.
     blocks: Vec<Vec<u8>>,
-    /// The last [`WINDOW`] bytes before `blocks[0]`.
+    /// The last [`WINDOW`] bytes of the segment before `blocks[0]`.
     window: Vec<u8>,
     /// How many full blocks to gather before compressing them at once.
     batch: usize,
-    crc: Crc,
+    crc: crc32fast::Hasher,
+    len: u64,
     header_written: bool,
 }
 
@@ -56,62 +74,128 @@ impl<W: Write> Encoder<W> {
             blocks: vec![Vec::with_capacity(BLOCK)],
             window: Vec::new(),
             batch: threads.max(1) * 2,
-            crc: Crc::new(),
+            crc: crc32fast::Hasher::new(),
+            len: 0,
             header_written: false,
         }
     }
 
-    /// Compresses the buffered blocks: all full ones, or, when `last`, the
-    /// stream's end (its final block may be short, even empty).
-    fn flush_blocks(&mut self, last: bool) -> io::Result<()> {
+    /// Ends the segment being written, if it holds anything, and starts
+    /// the next with an empty window: what follows compresses as though
+    /// the stream began there.
+    pub fn end_segment(&mut self) -> io::Result<()> {
+        if self.blocks.iter().any(|block| !block.is_empty()) {
+            self.flush_blocks(Flush::Segment)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the segment being written and appends `deflated`: the output of
+    /// [`deflate_segment`] for input whose CRC and length are `check`.
+    pub fn splice(&mut self, check: SegmentCheck, deflated: impl Read) -> io::Result<()> {
+        self.end_segment()?;
+        self.write_header()?;
+        let mut deflated = deflated;
+        io::copy(&mut deflated, &mut self.out)?;
+        self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            check.crc, check.len,
+        ));
+        self.len += check.len;
+        Ok(())
+    }
+
+    fn write_header(&mut self) -> io::Result<()> {
         if !self.header_written {
             self.out.write_all(&HEADER)?;
             self.header_written = true;
         }
-        let blocks = std::mem::replace(&mut self.blocks, vec![Vec::with_capacity(BLOCK)]);
+        Ok(())
+    }
+
+    /// Compresses the buffered blocks: all full ones, or at a segment's or
+    /// the stream's end all of them (the last may be short, even empty).
+    fn flush_blocks(&mut self, flush: Flush) -> io::Result<()> {
+        self.write_header()?;
+        let mut blocks = std::mem::replace(&mut self.blocks, vec![Vec::with_capacity(BLOCK)]);
+        // A segment ending on a block boundary has no empty piece after it,
+        // as `deflate_segment` makes none; a stream's end needs one for
+        // deflate's final block.
+        if flush == Flush::Segment && blocks.len() > 1 && blocks.last().is_some_and(Vec::is_empty) {
+            blocks.pop();
+        }
         let dictionaries: Vec<&[u8]> = std::iter::once(&self.window[..])
             .chain(blocks.iter().map(|b| &b[b.len().saturating_sub(WINDOW)..]))
             .collect();
         let count = blocks.len();
-        let pieces: Vec<io::Result<Vec<u8>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = blocks
-                .iter()
-                .enumerate()
-                .map(|(index, block)| {
-                    let dictionary = dictionaries[index];
-                    let end = last && index + 1 == count;
-                    scope.spawn(move || deflate(block, dictionary, end))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("deflate does not panic"))
-                .collect()
-        });
+        let last_flush = |index: usize| {
+            if index + 1 == count && flush == Flush::Stream {
+                FlushCompress::Finish
+            } else {
+                FlushCompress::Sync
+            }
+        };
+        let pieces: Vec<io::Result<Vec<u8>>> = if count == 1 {
+            vec![deflate(&blocks[0], dictionaries[0], last_flush(0))]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = blocks
+                    .iter()
+                    .enumerate()
+                    .map(|(index, block)| {
+                        let dictionary = dictionaries[index];
+                        let end = last_flush(index);
+                        scope.spawn(move || deflate(block, dictionary, end))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("deflate does not panic"))
+                    .collect()
+            })
+        };
         for piece in pieces {
             self.out.write_all(&piece?)?;
         }
-        // Before the end every block is full, longer than the window.
-        let tail = blocks.last().expect("never empty");
-        self.window = tail[tail.len().saturating_sub(WINDOW)..].to_vec();
+        self.window = match flush {
+            // Mid-segment every block is full, longer than the window.
+            Flush::Blocks => {
+                let tail = blocks.last().expect("never empty");
+                tail[tail.len().saturating_sub(WINDOW)..].to_vec()
+            }
+            Flush::Segment | Flush::Stream => Vec::new(),
+        };
         Ok(())
     }
 
     /// Compresses the rest and writes gzip's trailer (CRC-32 and length);
     /// returns the output.
     pub fn finish(mut self) -> io::Result<W> {
-        self.flush_blocks(true)?;
-        self.out.write_all(&self.crc.sum().to_le_bytes())?;
-        self.out.write_all(&self.crc.amount().to_le_bytes())?;
+        self.flush_blocks(Flush::Stream)?;
+        let crc = self.crc.clone().finalize();
+        self.out.write_all(&crc.to_le_bytes())?;
+        // gzip keeps the length modulo 2^32.
+        self.out.write_all(&(self.len as u32).to_le_bytes())?;
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// How far [`Encoder::flush_blocks`] ends what it compresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    /// Full blocks within a segment.
+    Blocks,
+    /// The segment's end, with a sync flush.
+    Segment,
+    /// The stream's end, with deflate's final block.
+    Stream,
 }
 
 impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, mut buf: &[u8]) -> io::Result<usize> {
         let written = buf.len();
         self.crc.update(buf);
+        self.len += written as u64;
         while !buf.is_empty() {
             let filling = self.blocks.last_mut().expect("never empty");
             let take = (BLOCK - filling.len()).min(buf.len());
@@ -119,7 +203,7 @@ impl<W: Write> Write for Encoder<W> {
             buf = &buf[take..];
             if filling.len() == BLOCK {
                 if self.blocks.len() == self.batch {
-                    self.flush_blocks(false)?;
+                    self.flush_blocks(Flush::Blocks)?;
                 } else {
                     self.blocks.push(Vec::with_capacity(BLOCK));
                 }
@@ -134,20 +218,62 @@ impl<W: Write> Write for Encoder<W> {
     }
 }
 
-/// `block` as raw deflate, primed with `dictionary`, ended with a sync
-/// flush, or as the stream's final block when `last`.
-fn deflate(block: &[u8], dictionary: &[u8], last: bool) -> io::Result<Vec<u8>> {
-    let mut compress = Compress::new(Compression::new(LEVEL), false);
+/// `input`, `len` bytes, deflated as one segment of a stream on this
+/// thread: the bytes [`Encoder`] writes for it between two
+/// [`Encoder::end_segment`] calls, and its check, for [`Encoder::splice`].
+/// Reads `input` a block at a time; fails if it holds fewer than `len`.
+pub fn deflate_segment(mut input: impl Read, len: u64) -> io::Result<(Vec<u8>, SegmentCheck)> {
+    let mut out = Vec::new();
+    let mut crc = crc32fast::Hasher::new();
+    let mut block = vec![0; len.min(BLOCK as u64) as usize];
+    let mut window: &[u8] = &[];
+    let mut previous = Vec::new();
+    let mut left = len;
+    while left > 0 {
+        let block = &mut block[..left.min(BLOCK as u64) as usize];
+        input.read_exact(block)?;
+        crc.update(block);
+        left -= block.len() as u64;
+        out.extend_from_slice(&deflate(block, window, FlushCompress::Sync)?);
+        previous.clear();
+        previous.extend_from_slice(&block[block.len().saturating_sub(WINDOW)..]);
+        window = &previous;
+    }
+    let check = SegmentCheck {
+        crc: crc.finalize(),
+        len,
+    };
+    Ok((out, check))
+}
+
+thread_local! {
+    /// Each thread's deflate state, reset for every block rather than
+    /// allocated: a fresh one costs more than a small block's compression.
+    static COMPRESS: std::cell::RefCell<Compress> =
+        std::cell::RefCell::new(Compress::new(Compression::new(LEVEL), false));
+}
+
+/// `block` as raw deflate, primed with `dictionary`, ended as `flush` says:
+/// a sync flush, or the stream's final block.
+fn deflate(block: &[u8], dictionary: &[u8], flush: FlushCompress) -> io::Result<Vec<u8>> {
+    COMPRESS.with_borrow_mut(|compress| {
+        compress.reset();
+        deflate_with(compress, block, dictionary, flush)
+    })
+}
+
+fn deflate_with(
+    compress: &mut Compress,
+    block: &[u8],
+    dictionary: &[u8],
+    flush: FlushCompress,
+) -> io::Result<Vec<u8>> {
     if !dictionary.is_empty() {
         compress
             .set_dictionary(dictionary)
             .map_err(io::Error::other)?;
     }
-    let flush = if last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
+    let last = flush == FlushCompress::Finish;
     let mut out = Vec::with_capacity(block.len() / 2 + 1024);
     loop {
         if out.capacity() - out.len() < 1024 {
@@ -168,7 +294,7 @@ fn deflate(block: &[u8], dictionary: &[u8], last: bool) -> io::Result<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sha2::Digest;
     use std::io::Read;
@@ -187,9 +313,10 @@ mod tests {
         assert_eq!(decoded, "ossify");
     }
 
-    /// Bytes that compress somewhat, like a root filesystem.
-    fn sample(len: usize) -> Vec<u8> {
-        let mut state = 7u32;
+    /// Bytes that compress somewhat, like a root filesystem, different
+    /// for each `seed`.
+    pub(crate) fn sample(len: usize, seed: u32) -> Vec<u8> {
+        let mut state = seed;
         (0..len)
             .map(|i| {
                 state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
@@ -213,7 +340,7 @@ mod tests {
     #[test]
     fn the_stream_is_the_same_for_any_thread_count_and_decodes() {
         for len in [0, 1, WINDOW, BLOCK - 1, BLOCK, BLOCK + 1, 9 * BLOCK + 4321] {
-            let input = sample(len);
+            let input = sample(len, 7);
             let one = compress(&input, 1, 100_000);
             for (threads, chunk) in [(2, 4096), (3, BLOCK), (8, 3 * BLOCK + 7)] {
                 assert_eq!(
@@ -230,10 +357,61 @@ mod tests {
         }
     }
 
+    /// `head`, `middle` as a segment of its own, and `tail`, written in
+    /// place on `threads` threads.
+    fn with_segment(head: &[u8], middle: &[u8], tail: &[u8], threads: usize) -> Vec<u8> {
+        let mut encoder = Encoder::with_threads(Vec::new(), threads);
+        encoder.write_all(head).unwrap();
+        encoder.end_segment().unwrap();
+        for piece in middle.chunks(300_001) {
+            encoder.write_all(piece).unwrap();
+        }
+        encoder.end_segment().unwrap();
+        encoder.write_all(tail).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_segment_deflated_ahead_splices_to_the_bytes_written_in_place() {
+        let head = sample(70_000, 7);
+        for len in [0, 1, WINDOW, BLOCK, BLOCK + 1, 3 * BLOCK, 5 * BLOCK + 17] {
+            let middle = sample(len, 8);
+            let in_place = with_segment(&head, &middle, b"trailer", 3);
+            assert_eq!(with_segment(&head, &middle, b"trailer", 1), in_place);
+            let (deflated, check) = deflate_segment(&middle[..], len as u64).unwrap();
+            assert_eq!(check.len, len as u64);
+            let mut spliced = Encoder::with_threads(Vec::new(), 2);
+            spliced.write_all(&head).unwrap();
+            spliced.splice(check, &deflated[..]).unwrap();
+            spliced.write_all(b"trailer").unwrap();
+            assert_eq!(spliced.finish().unwrap(), in_place, "{len} bytes");
+            // GzDecoder checks the CRC-32 and length of the whole stream.
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(&in_place[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
+            assert_eq!(decoded, [&head[..], &middle, b"trailer"].concat());
+        }
+    }
+
+    #[test]
+    fn an_empty_segment_writes_nothing() {
+        let mut cut = Encoder::with_threads(Vec::new(), 1);
+        cut.write_all(b"one").unwrap();
+        cut.end_segment().unwrap();
+        cut.end_segment().unwrap();
+        cut.write_all(b"two").unwrap();
+        let mut once = Encoder::with_threads(Vec::new(), 1);
+        once.write_all(b"one").unwrap();
+        once.end_segment().unwrap();
+        once.write_all(b"two").unwrap();
+        assert_eq!(cut.finish().unwrap(), once.finish().unwrap());
+    }
+
     #[test]
     #[ignore = "heavy: needs GNU gzip (scripts/test.sh)"]
     fn gnu_gzip_reads_a_many_block_stream() {
-        let input = sample(5 * BLOCK + 99);
+        let input = sample(5 * BLOCK + 99, 7);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.gz");
         std::fs::write(&path, compress(&input, 2, 65536)).unwrap();
