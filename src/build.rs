@@ -657,8 +657,10 @@ impl CachedImages<'_> {
                 if let Err(error) =
                     apply(&mut tree, Compression::None, Box::new(kept), Some(backing))
                 {
-                    reuse.forget_layer(&layer.diff_id);
-                    return Err(DamagedKeptLayer(error).into());
+                    if reuse.forget_layer(&layer.diff_id) {
+                        return Err(DamagedKeptLayer(error).into());
+                    }
+                    return Err(error.into());
                 }
                 continue;
             }
@@ -722,12 +724,17 @@ impl Images for CachedImages<'_> {
 
     fn filesystem(&self, reference: &str, mtime: u64) -> Result<Tree, ImageError> {
         let image = self.get(reference)?;
-        match self.layers(image, mtime, self.reuse) {
-            // Reuse only saves time. A kept layer that fails its diff_id is
-            // damaged (and now gone); keeping one may fail (a full disk):
-            // either way the image is read again from its blobs alone.
-            Err(_) if self.reuse.is_some() => self.layers(image, mtime, None),
-            result => result,
+        let mut reuse = self.reuse;
+        loop {
+            match self.layers(image, mtime, reuse) {
+                // It was removed, so this time it is made again from its
+                // blob; each damaged layer is met once.
+                Err(error) if error.is::<DamagedKeptLayer>() => {}
+                // Reuse only saves time: when keeping fails (a full disk),
+                // the image is read from its blobs alone.
+                Err(_) if reuse.is_some() => reuse = None,
+                result => return result,
+            }
         }
     }
 

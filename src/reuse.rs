@@ -70,9 +70,10 @@ impl Reuse {
         File::open(self.layer_path(diff_id)).ok()
     }
 
-    /// Removes the kept layer `diff_id`, found damaged.
-    pub fn forget_layer(&self, diff_id: &Digest) {
-        let _ = fs::remove_file(self.layer_path(diff_id));
+    /// Removes the kept layer `diff_id`, found damaged; returns whether
+    /// it is gone.
+    pub fn forget_layer(&self, diff_id: &Digest) -> bool {
+        fs::remove_file(self.layer_path(diff_id)).is_ok()
     }
 
     /// A file to write a layer's uncompressed tar to, to keep it with
@@ -97,13 +98,21 @@ impl Reuse {
     }
 
     /// The kept segment for contents with digest `key`, read whole and
-    /// checked; `None` when it is absent or damaged.
+    /// checked; `None` when it is absent or damaged (then it is removed,
+    /// to be made and kept again).
     pub fn segment(&self, key: &[u8; 32]) -> Option<(SegmentCheck, Vec<u8>)> {
+        let path = self.segment_path(key);
         let mut bytes = Vec::new();
-        File::open(self.segment_path(key))
-            .ok()?
-            .read_to_end(&mut bytes)
-            .ok()?;
+        File::open(&path).ok()?.read_to_end(&mut bytes).ok()?;
+        let segment = Self::parse_segment(bytes);
+        if segment.is_none() {
+            let _ = fs::remove_file(&path);
+        }
+        segment
+    }
+
+    /// A kept segment file's check and segment, if it is whole.
+    fn parse_segment(mut bytes: Vec<u8>) -> Option<(SegmentCheck, Vec<u8>)> {
         let (header, deflated) = bytes.split_at_checked(SEGMENT_HEADER)?;
         let field = |range: std::ops::Range<usize>| &header[range];
         let digest = blake3::hash(deflated);

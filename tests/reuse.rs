@@ -1,0 +1,184 @@
+//! Rebuilds that reuse work kept in the cache's `reuse/` (issue 13): the
+//! uncompressed layers and the initrd's deflated files. Whatever is kept,
+//! damaged, missing or impossible to keep, a build makes the same bytes
+//! as a cold one; `cache clean --reuse` forgets the work and keeps the
+//! images. Built from the stand-in images of tests/support/synthetic.rs.
+
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses part of the shared support"
+)]
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use support::synthetic::{self, BOOT_IMAGE};
+
+/// Formats that read every layer and write a gzip initrd.
+const FORMATS: [&str; 4] = ["-f", "kernel+initrd", "-f", "iso-efi"];
+
+/// A scratch directory with the stand-in images in its cache.
+struct Scratch {
+    dir: tempfile::TempDir,
+    cache: PathBuf,
+    builds: std::cell::Cell<usize>,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = synthetic::cache(dir.path());
+        Scratch {
+            dir,
+            cache,
+            builds: std::cell::Cell::new(0),
+        }
+    }
+
+    fn reuse(&self) -> PathBuf {
+        self.cache.join("reuse")
+    }
+
+    /// Builds `config` (examples/hello.yml by default) into a new
+    /// directory; returns the digests of what it wrote.
+    fn build(&self, config: Option<&Path>) -> String {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello.yml");
+        let config = config.unwrap_or(&example);
+        self.builds.set(self.builds.get() + 1);
+        let out = self.dir.path().join(format!("out{}", self.builds.get()));
+        let mut args = vec!["--arch", "amd64", "--boot-image", BOOT_IMAGE];
+        args.extend(FORMATS);
+        let output = support::build_offline(self.dir.path(), &self.cache, &out, &args, &[config]);
+        assert!(
+            output.status.success(),
+            "ossify build failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        synthetic::digests(&out)
+    }
+
+    /// The files kept under `reuse/<kind>`.
+    fn kept(&self, kind: &str) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.reuse().join(kind))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn cache_command(&self, args: &[&str]) -> String {
+        let mut line = vec!["cache"];
+        line.extend(args);
+        line.extend(["--cache-dir", self.cache.to_str().unwrap()]);
+        let output = support::ossify_in(self.dir.path(), &line);
+        assert!(
+            output.status.success(),
+            "ossify {line:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+/// Every kept layer is named by the sha256 of its bytes (its diff_id).
+fn assert_layers_named_by_digest(layers: &[PathBuf]) {
+    for layer in layers {
+        let name = layer.file_name().unwrap().to_str().unwrap();
+        assert_eq!(support::sha256_file(layer), name, "{}", layer.display());
+    }
+}
+
+#[test]
+fn a_rebuild_reuses_kept_work_and_makes_the_same_bytes() {
+    let scratch = Scratch::new();
+    let cold = scratch.build(None);
+    // Five layers: the kernel's, the init's two, hello's and the boot image's.
+    let layers = scratch.kept("layers");
+    assert_eq!(layers.len(), 5, "{layers:?}");
+    assert_layers_named_by_digest(&layers);
+    let segments = scratch.kept("gzip");
+    assert!(segments.len() >= 3, "busybox, runc, a module: {segments:?}");
+
+    assert_eq!(scratch.build(None), cold);
+    // Nothing new was kept: the rebuild found all it needed.
+    assert_eq!(scratch.kept("layers"), layers);
+    assert_eq!(scratch.kept("gzip"), segments);
+}
+
+#[test]
+fn damaged_kept_work_is_ignored_and_made_again() {
+    let scratch = Scratch::new();
+    let cold = scratch.build(None);
+    let layers = scratch.kept("layers");
+    let segments = scratch.kept("gzip");
+    for (index, path) in layers.iter().chain(&segments).enumerate() {
+        let mut bytes = fs::read(path).unwrap();
+        if index % 2 == 0 {
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x20;
+        } else {
+            bytes.truncate(bytes.len() - 1);
+        }
+        fs::write(path, bytes).unwrap();
+    }
+    assert_eq!(scratch.build(None), cold);
+    // Damaged layers were replaced by good copies, damaged segments
+    // removed, to be kept again by the next build.
+    assert_eq!(scratch.kept("layers"), layers);
+    assert_layers_named_by_digest(&layers);
+    assert_eq!(scratch.build(None), cold);
+    // (Contents read from a damaged layer before its digest failed were
+    // deflated and kept too, under their own digests, never to match.)
+    let kept = scratch.kept("gzip");
+    assert!(segments.iter().all(|s| kept.contains(s)), "{kept:?}");
+}
+
+#[test]
+fn a_cache_that_cannot_keep_work_still_builds_the_same_bytes() {
+    let scratch = Scratch::new();
+    // A file where the directory would be: nothing can be kept (as in a
+    // read-only cache, which root, running the tests, would write to).
+    fs::write(scratch.reuse(), b"not a directory").unwrap();
+    let without = scratch.build(None);
+    assert!(scratch.reuse().is_file());
+    fs::remove_file(scratch.reuse()).unwrap();
+    assert_eq!(scratch.build(None), without);
+    assert!(scratch.reuse().join("layers").is_dir());
+}
+
+#[test]
+fn a_rebuild_after_a_changed_file_matches_a_cold_build() {
+    let scratch = Scratch::new();
+    let example =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello.yml"))
+            .unwrap();
+    let changed = example.replace("Built by ossify", "Rebuilt by ossify");
+    assert_ne!(changed, example);
+    let config = scratch.dir.path().join("changed.yml");
+    fs::write(&config, changed).unwrap();
+
+    scratch.build(None);
+    let warm = scratch.build(Some(&config));
+    scratch.cache_command(&["clean", "--reuse"]);
+    assert!(!scratch.reuse().exists());
+    assert_eq!(scratch.build(Some(&config)), warm);
+}
+
+#[test]
+fn cache_clean_reuse_keeps_the_images_and_clean_removes_all() {
+    let scratch = Scratch::new();
+    scratch.build(None);
+    assert!(scratch.reuse().is_dir());
+    scratch.cache_command(&["clean", "--reuse"]);
+    assert!(!scratch.reuse().exists());
+    let images = scratch.cache_command(&["ls"]);
+    assert_eq!(images.matches("localhost/").count(), 4, "{images}");
+    scratch.build(None);
+    scratch.cache_command(&["clean"]);
+    assert!(!scratch.reuse().exists());
+    let images = scratch.cache_command(&["ls"]);
+    assert!(!images.contains("localhost/"), "{images}");
+}
