@@ -7,17 +7,22 @@
 //!
 //! - `layers/<hex>`: a layer's uncompressed tar, named by its diff_id (the
 //!   sha256 of those very bytes, checked again whenever it is applied);
-//! - `gzip/<hex>`: a file's contents as a gzip segment (see
-//!   [`crate::write::gzip`]), named by the BLAKE3 digest of the contents,
-//!   with the BLAKE3 digest of the segment itself checked on every read.
+//! - `gzip/<hex>.pack`: files' contents as gzip segments (see
+//!   [`crate::write::gzip`]), those one build deflated, one after another;
+//!   `gzip/<hex>.idx` finds each by the BLAKE3 digest of its contents,
+//!   with the BLAKE3 digest of the segment itself, checked on every read.
+//!   (One file per build, not per segment: creating thousands of small
+//!   files cost more than deflating them.)
 //!
 //! So a reused result is the same bytes a cold build makes, and a damaged
 //! one is ignored and made again. Entries appear by atomic rename, under
 //! the cache's shared lock; `cache clean` removes them all. A cache that
 //! cannot be written to still builds, only without keeping anything.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -27,10 +32,6 @@ use crate::write::gzip::SegmentCheck;
 
 /// The directory's name inside the cache.
 pub const DIR: &str = "reuse";
-/// What a kept segment file starts with: its format, version 1.
-const SEGMENT_MAGIC: &[u8; 8] = b"OSSYGZ1\n";
-/// Magic, CRC-32 and length of the input, BLAKE3 of the segment.
-const SEGMENT_HEADER: usize = 8 + 4 + 8 + 32;
 
 /// The `reuse/` directory of a cache that can be written to.
 #[derive(Debug, Clone)]
@@ -88,59 +89,157 @@ impl Reuse {
         Ok(())
     }
 
-    fn segment_path(&self, key: &[u8; 32]) -> PathBuf {
-        self.dir.join("gzip").join(hex::encode(key))
-    }
-
-    /// Whether a segment for contents with digest `key` is kept.
-    pub fn has_segment(&self, key: &[u8; 32]) -> bool {
-        self.segment_path(key).is_file()
-    }
-
-    /// The kept segment for contents with digest `key`, read whole and
-    /// checked; `None` when it is absent or damaged (then it is removed,
-    /// to be made and kept again).
-    pub fn segment(&self, key: &[u8; 32]) -> Option<(SegmentCheck, Vec<u8>)> {
-        let path = self.segment_path(key);
-        let mut bytes = Vec::new();
-        File::open(&path).ok()?.read_to_end(&mut bytes).ok()?;
-        let segment = Self::parse_segment(bytes);
-        if segment.is_none() {
-            let _ = fs::remove_file(&path);
+    /// Every pack of segments kept, with its index; a pack whose index
+    /// is damaged is removed.
+    pub fn segments(&self) -> KeptSegments {
+        let mut kept = KeptSegments::default();
+        let dir = self.dir.join("gzip");
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return kept;
+        };
+        let mut indexes: Vec<PathBuf> = entries
+            .filter_map(|entry| Some(entry.ok()?.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "idx"))
+            .collect();
+        indexes.sort();
+        for index in indexes {
+            let pack_path = index.with_extension("pack");
+            let loaded = read_index(&index).and_then(|entries| {
+                let pack = File::open(&pack_path).ok()?;
+                Some((pack, entries))
+            });
+            let Some((pack, entries)) = loaded else {
+                remove_pack(&pack_path);
+                continue;
+            };
+            let number = kept.packs.len() as u32;
+            kept.packs.push((pack, pack_path));
+            for (key, segment) in entries {
+                kept.index.entry(key).or_insert((number, segment));
+            }
         }
-        segment
+        kept
     }
 
-    /// A kept segment file's check and segment, if it is whole.
-    fn parse_segment(mut bytes: Vec<u8>) -> Option<(SegmentCheck, Vec<u8>)> {
-        let (header, deflated) = bytes.split_at_checked(SEGMENT_HEADER)?;
-        let field = |range: std::ops::Range<usize>| &header[range];
-        let digest = blake3::hash(deflated);
-        if field(0..8) != SEGMENT_MAGIC || field(20..52) != digest.as_bytes() {
+    /// A file to append new segments to, to keep with
+    /// [`Reuse::keep_pack`].
+    pub fn new_pack(&self) -> io::Result<NamedTempFile> {
+        NamedTempFile::new_in(self.dir.join("gzip"))
+    }
+
+    /// Keeps `pack`, holding the segments `entries` describe, with its
+    /// index, both named by the index's digest.
+    pub fn keep_pack(
+        &self,
+        pack: NamedTempFile,
+        entries: &[(Key, PackedSegment)],
+    ) -> io::Result<()> {
+        let mut index = Vec::with_capacity(INDEX_MAGIC.len() + entries.len() * INDEX_ENTRY + 32);
+        index.extend_from_slice(INDEX_MAGIC);
+        for (key, segment) in entries {
+            index.extend_from_slice(key);
+            index.extend_from_slice(&segment.offset.to_le_bytes());
+            index.extend_from_slice(&segment.len.to_le_bytes());
+            index.extend_from_slice(&segment.check.crc.to_le_bytes());
+            index.extend_from_slice(&segment.check.len.to_le_bytes());
+            index.extend_from_slice(&segment.digest);
+        }
+        let digest = blake3::hash(&index);
+        index.extend_from_slice(digest.as_bytes());
+        let name = self.dir.join("gzip").join(digest.to_hex().as_str());
+        // The pack first: an index never names a missing pack.
+        pack.persist(name.with_extension("pack"))?;
+        let mut file = NamedTempFile::new_in(self.dir.join("gzip"))?;
+        file.write_all(&index)?;
+        file.persist(name.with_extension("idx"))?;
+        Ok(())
+    }
+}
+
+/// The BLAKE3 digest of a file's contents, which names its segment.
+pub type Key = [u8; 32];
+
+/// Where a segment lies in a pack, and what checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackedSegment {
+    pub offset: u64,
+    pub len: u64,
+    /// The CRC-32 and length of the contents it deflates.
+    pub check: SegmentCheck,
+    /// The BLAKE3 digest of the segment's own bytes.
+    pub digest: [u8; 32],
+}
+
+/// What an index starts with: its format, version 1.
+const INDEX_MAGIC: &[u8; 8] = b"OSSYIDX1";
+/// Key, offset, length, CRC-32, contents' length, digest.
+const INDEX_ENTRY: usize = 32 + 8 + 8 + 4 + 8 + 32;
+/// Indexes larger than this are not read: one build's worth of large
+/// files is far smaller.
+const MAX_INDEX: u64 = 256 << 20;
+
+/// The entries of the index at `path`, if it is whole.
+fn read_index(path: &Path) -> Option<Vec<(Key, PackedSegment)>> {
+    let file = File::open(path).ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INDEX).read_to_end(&mut bytes).ok()?;
+    let (body, digest) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    let entries = body.strip_prefix(INDEX_MAGIC)?;
+    if blake3::hash(body).as_bytes() != digest || entries.len() % INDEX_ENTRY != 0 {
+        return None;
+    }
+    let number = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+    Some(
+        entries
+            .chunks_exact(INDEX_ENTRY)
+            .map(|entry| {
+                let key: Key = entry[..32].try_into().expect("32 bytes");
+                let segment = PackedSegment {
+                    offset: number(&entry[32..40]),
+                    len: number(&entry[40..48]),
+                    check: SegmentCheck {
+                        crc: u32::from_le_bytes(entry[48..52].try_into().expect("4 bytes")),
+                        len: number(&entry[52..60]),
+                    },
+                    digest: entry[60..92].try_into().expect("32 bytes"),
+                };
+                (key, segment)
+            })
+            .collect(),
+    )
+}
+
+/// Removes a pack and its index.
+fn remove_pack(pack: &Path) {
+    let _ = fs::remove_file(pack);
+    let _ = fs::remove_file(pack.with_extension("idx"));
+}
+
+/// The segments kept by earlier builds, by the digest of their contents.
+#[derive(Debug, Default)]
+pub struct KeptSegments {
+    packs: Vec<(File, PathBuf)>,
+    index: HashMap<Key, (u32, PackedSegment)>,
+}
+
+impl KeptSegments {
+    /// Whether a segment for contents with digest `key` is kept.
+    pub fn contains(&self, key: &Key) -> bool {
+        self.index.contains_key(key)
+    }
+
+    /// The kept segment for contents with digest `key`, read and checked;
+    /// `None` when it is absent or damaged (then its pack is removed, to
+    /// be made and kept again).
+    pub fn get(&self, key: &Key) -> Option<(SegmentCheck, Vec<u8>)> {
+        let (pack, segment) = self.index.get(key)?;
+        let (file, path) = &self.packs[*pack as usize];
+        let mut bytes = vec![0; usize::try_from(segment.len).ok()?];
+        let read = file.read_exact_at(&mut bytes, segment.offset);
+        if read.is_err() || blake3::hash(&bytes).as_bytes() != &segment.digest {
+            remove_pack(path);
             return None;
         }
-        let check = SegmentCheck {
-            crc: u32::from_le_bytes(field(8..12).try_into().ok()?),
-            len: u64::from_le_bytes(field(12..20).try_into().ok()?),
-        };
-        bytes.drain(..SEGMENT_HEADER);
-        Some((check, bytes))
-    }
-
-    /// Keeps `deflated`, the segment of contents with digest `key`.
-    pub fn keep_segment(
-        &self,
-        key: &[u8; 32],
-        deflated: &[u8],
-        check: SegmentCheck,
-    ) -> io::Result<()> {
-        let mut file = NamedTempFile::new_in(self.dir.join("gzip"))?;
-        file.write_all(SEGMENT_MAGIC)?;
-        file.write_all(&check.crc.to_le_bytes())?;
-        file.write_all(&check.len.to_le_bytes())?;
-        file.write_all(blake3::hash(deflated).as_bytes())?;
-        file.write_all(deflated)?;
-        file.persist(self.segment_path(key))?;
-        Ok(())
+        Some((segment.check, bytes))
     }
 }

@@ -20,7 +20,9 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::reuse::Reuse;
+use tempfile::NamedTempFile;
+
+use crate::reuse::{KeptSegments, Key, PackedSegment, Reuse};
 use crate::tree::{Blob, BlobReader, SpillWatcher, Tree};
 use crate::write::cpio::Sink;
 use crate::write::gzip::{self, SegmentCheck};
@@ -36,9 +38,6 @@ const AHEAD_MAX: u64 = 8 << 20;
 /// thread back, so the queue stays short whatever the root's size.
 const QUEUE: usize = 64;
 
-/// The BLAKE3 digest of a file's contents.
-pub type Key = [u8; 32];
-
 /// The digest of everything `contents` reads.
 pub fn key(contents: impl Read) -> io::Result<Key> {
     let mut hasher = blake3::Hasher::new();
@@ -46,46 +45,37 @@ pub fn key(contents: impl Read) -> io::Result<Key> {
     Ok(*hasher.finalize().as_bytes())
 }
 
-/// Where one file's deflated segment lies in the segments file.
-#[derive(Debug, Clone, Copy)]
-struct Segment {
-    offset: u64,
-    len: u64,
-    check: SegmentCheck,
-}
-
-/// What the workers share: the deflated segments, kept for reuse or
-/// appended to one unlinked temporary file, and where each lies.
+/// What the workers share: the segments kept by earlier builds, and this
+/// build's, appended to one file (a new pack for the cache, else an
+/// unlinked temporary file), and where each lies.
 #[derive(Debug)]
 struct Segments {
-    reuse: Option<Reuse>,
+    kept: KeptSegments,
     file: File,
     end: AtomicU64,
-    index: Mutex<HashMap<Key, Segment>>,
+    index: Mutex<HashMap<Key, PackedSegment>>,
 }
 
 impl Segments {
     fn contains(&self, key: &Key) -> bool {
-        self.index
-            .lock()
-            .expect("no worker panics")
-            .contains_key(key)
+        self.kept.contains(key)
             || self
-                .reuse
-                .as_ref()
-                .is_some_and(|reuse| reuse.has_segment(key))
+                .index
+                .lock()
+                .expect("no worker panics")
+                .contains_key(key)
     }
 
     fn add(&self, key: Key, deflated: &[u8], check: SegmentCheck) -> io::Result<()> {
-        if let Some(reuse) = &self.reuse
-            && reuse.keep_segment(&key, deflated, check).is_ok()
-        {
-            return Ok(());
-        }
         let len = deflated.len() as u64;
         let offset = self.end.fetch_add(len, Ordering::Relaxed);
         self.file.write_all_at(deflated, offset)?;
-        let segment = Segment { offset, len, check };
+        let segment = PackedSegment {
+            offset,
+            len,
+            check,
+            digest: *blake3::hash(deflated).as_bytes(),
+        };
         self.index
             .lock()
             .expect("no worker panics")
@@ -101,6 +91,8 @@ pub struct DeflateAhead {
     queue: SyncSender<Job>,
     workers: Vec<JoinHandle<()>>,
     segments: Arc<Segments>,
+    /// Where this build's segments are kept, and the pack they go to.
+    keep: Option<(Reuse, NamedTempFile)>,
 }
 
 /// What a worker is given.
@@ -112,12 +104,18 @@ enum Job {
 }
 
 impl DeflateAhead {
-    /// Starts a worker per core, keeping segments in `reuse`, or else in
-    /// a temporary file in `$TMPDIR`.
+    /// Starts a worker per core. With `reuse`, segments kept by earlier
+    /// builds are not made again, and this build's are kept there.
     pub fn start(reuse: Option<Reuse>) -> io::Result<DeflateAhead> {
+        let kept = reuse.as_ref().map(Reuse::segments).unwrap_or_default();
+        let keep = reuse.and_then(|reuse| Some((reuse.clone(), reuse.new_pack().ok()?)));
+        let file = match &keep {
+            Some((_, pack)) => pack.as_file().try_clone()?,
+            None => tempfile::tempfile()?,
+        };
         let segments = Arc::new(Segments {
-            reuse,
-            file: tempfile::tempfile()?,
+            kept,
+            file,
             end: AtomicU64::new(0),
             index: Mutex::new(HashMap::new()),
         });
@@ -135,6 +133,7 @@ impl DeflateAhead {
             queue,
             workers,
             segments,
+            keep,
         })
     }
 
@@ -154,10 +153,22 @@ impl DeflateAhead {
             let _ = worker.join();
         }
         let segments = Arc::into_inner(self.segments).expect("the workers are gone");
+        let index = segments.index.into_inner().expect("no worker panics");
+        if let Some((reuse, pack)) = self.keep
+            && !index.is_empty()
+        {
+            let mut entries: Vec<(Key, PackedSegment)> = index
+                .iter()
+                .map(|(key, segment)| (*key, *segment))
+                .collect();
+            entries.sort_by_key(|(_, segment)| segment.offset);
+            // Keeping only saves the next build time.
+            let _ = reuse.keep_pack(pack, &entries);
+        }
         DeflatedFiles {
-            index: segments.index.into_inner().expect("no worker panics"),
+            index,
             file: segments.file,
-            reuse: segments.reuse,
+            kept: segments.kept,
         }
     }
 }
@@ -204,9 +215,9 @@ fn work(jobs: &Mutex<Receiver<Job>>, segments: &Segments) {
 /// The files deflated ahead, by the digest of their contents.
 #[derive(Debug)]
 pub struct DeflatedFiles {
-    index: HashMap<Key, Segment>,
+    index: HashMap<Key, PackedSegment>,
     file: File,
-    reuse: Option<Reuse>,
+    kept: KeptSegments,
 }
 
 impl DeflatedFiles {
@@ -222,7 +233,7 @@ impl DeflatedFiles {
             };
             return Some((segment.check, Box::new(reader)));
         }
-        let (check, deflated) = self.reuse.as_ref()?.segment(key)?;
+        let (check, deflated) = self.kept.get(key)?;
         Some((check, Box::new(io::Cursor::new(deflated))))
     }
 }
