@@ -201,7 +201,7 @@ side_tar() { # LAYER
 
 # A root filesystem image by hand, from the same layer, with ossify's
 # settings (ossify leaves boot/ out of root images). ext4 gets the size
-# and inode count of ossify's image, read from $work/out-ossify.
+# and inode count of ossify's image of the same root, in $work/ext4-size.
 side_mkfs() { # FILESYSTEM LAYER
   mkdir "$out/root"
   tar -xzf "$2" -C "$out/root" --exclude=./boot
@@ -211,7 +211,7 @@ side_mkfs() { # FILESYSTEM LAYER
     erofs) mkfs.erofs --quiet --all-root "$out/root.erofs" "$out/root" ;;
     ext4)
       local image inodes
-      image=$(compgen -G "$work/out-ossify/*.ext4")
+      image=$(compgen -G "$work/ext4-size/*.ext4")
       inodes=$(dumpe2fs -h "$image" 2>/dev/null | awk -F: '/^Inode count/ {print $2 + 0}')
       mke2fs -q -F -t ext4 -O ^has_journal,^resize_inode -E root_owner=0:0 -N "$inodes" \
         -d "$out/root" "$out/root.ext4" "$(($(stat -c %s "$image") / 1024))k" ;;
@@ -262,8 +262,8 @@ export -f bench_forget_reuse bench_root_config side_ossify side_ossify_setup sid
 
 # Runs the side COMMAND (a side function and its arguments, split on
 # spaces) once into an empty $work/out-SIDE, under GNU time; appends
-# "ID SIDE PAIR seconds max_rss_kib" to the runs. Stops the suite if the
-# command fails.
+# "ID SIDE PAIR seconds max_rss_kib" to the runs. Fails, with the
+# command's messages, if the command does.
 bench_run() { # ID SIDE PAIR COMMAND
   local id=$1 side=$2 pair=$3 command
   read -ra command <<<"$4"
@@ -274,7 +274,7 @@ bench_run() { # ID SIDE PAIR COMMAND
   /usr/bin/time -v -o "$work/time" bash -euo pipefail -c '"$@"' _ "${command[@]}" >/dev/null 2>"$work/stderr" || {
     cat "$work/stderr" >&2
     echo "bench: $id: $side failed: $4" >&2
-    exit 1
+    return 1
   }
   awk -F': ' -v prefix="$id	$side	$pair" '
     /Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]}
@@ -293,27 +293,32 @@ bench_wanted() { # ID
 # what the reference is handed). With no reference ("-"), OSSIFY runs once
 # and only its peak RSS has a target. TARGET is the largest ratio of
 # times, RSS the largest peak RSS in MiB ("-": none). CHECK, when given,
-# runs after the pairs; the row fails if it does. Needs `workload` set.
+# runs after the pairs; the row fails if it does, and if a side's command
+# fails (the suite goes on with the next row). Needs `workload` set.
 bench_row() { # ID TARGET RSS OSSIFY REFERENCE [BASELINE [CHECK]]
   local id=$1 target=$2 rss=$3 ossify_side=$4 reference_side=$5 baseline=${6:--} check=${7:--}
   bench_wanted "$id" || return 0
   echo "bench: ${workload:?} $id (load $(bench_load))" >&2
-  local pair pairs=${BENCH_PAIRS:-5}
+  local pair pairs=${BENCH_PAIRS:-5} checked=-
   if [ "$reference_side" = - ]; then
-    bench_run "$id" ossify 1 "$ossify_side"
+    bench_run "$id" ossify 1 "$ossify_side" || checked=failed
   else
     for ((pair = 0; pair <= pairs; pair++)); do
-      bench_run "$id" reference "$pair" "$reference_side"
-      [ "$baseline" = - ] || bench_run "$id" baseline "$pair" "$baseline"
-      bench_run "$id" ossify "$pair" "$ossify_side"
+      bench_pair "$id" "$pair" "$reference_side" "$baseline" "$ossify_side" || { checked=failed && break; }
     done
   fi
-  local checked=-
-  if [ "$check" != - ]; then
+  if [ "$check" != - ] && [ "$checked" != failed ]; then
     if "$check"; then checked=same; else checked=differ; fi
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$workload" "$ossify_side" "$reference_side" "$baseline" \
     "$target" "$rss" "$checked" >>"$work/rows.tsv"
+}
+
+# One pair of a row: the reference, the baseline if there is one, ossify.
+bench_pair() { # ID PAIR REFERENCE BASELINE OSSIFY
+  bench_run "$1" reference "$2" "$3" || return 1
+  if [ "$4" != - ]; then bench_run "$1" baseline "$2" "$4" || return 1; fi
+  bench_run "$1" ossify "$2" "$5"
 }
 
 # The sha256 of every file in DIR, by name.
@@ -360,6 +365,11 @@ for line in open(rows_file):
     def peak(side):
         values = [r["rss_kib"] for r in runs.get(row, []) if r["side"] == side]
         return round(max(values) / 1024, 1) if values else None
+    if check == "failed":
+        rows.append({"workload": workload, "row": row, "ossify": ossify, "failed": True, "runs": runs.get(row, []),
+                     "targets": [{"what": "every run succeeded", "met": False}]})
+        total += 1
+        continue
     entry = {
         "workload": workload, "row": row, "ossify": ossify,
         "reference": None if reference == "-" else reference,
@@ -370,13 +380,13 @@ for line in open(rows_file):
         "ossify_peak_rss_mib": peak("ossify"),
         "reference_peak_rss_mib": peak("reference"),
         "targets": [], "runs": runs.get(row, []),
-        "same_bytes_as_cold": None if check == "-" else check == "same",
+        "same_bytes_as_cold": None if check == "-" else check == "same", "failed": False,
     }
     if target != "-":
         entry["targets"].append({"what": f"ratio <= {target}", "met": entry["ratio_median"] <= float(target)})
     if rss_limit != "-":
         entry["targets"].append({"what": f"rss <= {rss_limit} MiB", "met": entry["ossify_peak_rss_mib"] <= float(rss_limit)})
-    if check != "-":
+    if check in ("same", "differ"):
         entry["targets"].append({"what": "same bytes as a cold build", "met": check == "same"})
     for t in entry["targets"]:
         total += 1
@@ -389,6 +399,9 @@ def fmt(value, unit=""):
 print("| workload | row | ossify median | reference median | ratio (median of pairs) | ossify peak RSS | reference peak RSS | target | met |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
+    if r["failed"]:
+        print(f"| {r['workload']} | {r['row']} | **failed** | | | | | | **no** |")
+        continue
     print(f"| {r['workload']} | {r['row']} | {r['ossify_median_s']:.2f} s | {fmt(r['reference_median_s'], ' s')} "
           f"| {fmt(r['ratio_median'])} | {fmt(r['ossify_peak_rss_mib'], ' MiB')} | {fmt(r['reference_peak_rss_mib'], ' MiB')} "
           f"| {', '.join(t['what'] for t in r['targets']) or '–'} "

@@ -94,6 +94,10 @@ bench_tree() { # MIB
     400)
       bench_row "tar vs tar -x + tar -c" 0.5 128 "side_ossify tar $root" "side_tar $layer"
       bench_row "erofs vs tar+mkfs.erofs" 1.0 128 "side_ossify erofs $root" "side_mkfs erofs $layer"
+      if bench_wanted "ext4 vs tar+mke2fs -d"; then
+        rm -rf "$work/ext4-size"
+        "$ossify" build --quiet --offline --cache-dir "$cache" --dir "$work/ext4-size" -f ext4 "$root"
+      fi
       bench_row "ext4 vs tar+mke2fs -d" 1.0 128 "side_ossify ext4 $root" "side_mkfs ext4 $layer" ;;
   esac
   if [ "$mib" -ge 400 ]; then
