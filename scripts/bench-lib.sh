@@ -262,7 +262,7 @@ export -f bench_forget_reuse bench_root_config side_ossify side_ossify_setup sid
 
 # Runs the side COMMAND (a side function and its arguments, split on
 # spaces) once into an empty $work/out-SIDE, under GNU time; appends
-# "ID SIDE PAIR seconds max_rss_kib" to the runs. Fails, with the
+# "WORKLOAD ID SIDE PAIR seconds max_rss_kib" to the runs. Fails, with the
 # command's messages, if the command does.
 bench_run() { # ID SIDE PAIR COMMAND
   local id=$1 side=$2 pair=$3 command
@@ -276,7 +276,7 @@ bench_run() { # ID SIDE PAIR COMMAND
     echo "bench: $id: $side failed: $4" >&2
     return 1
   }
-  awk -F': ' -v prefix="$id	$side	$pair" '
+  awk -F': ' -v prefix="${workload:?}	$id	$side	$pair" '
     /Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]}
     /Maximum resident set size/ {rss = $2}
     END {printf "%s\t%.2f\t%d\n", prefix, s, rss}' "$work/time" >>"$work/runs.tsv"
@@ -340,8 +340,8 @@ for line in open(workloads_file):
     workloads.append({"workload": name, "tree_mib": int(mib), "entries": int(entries), "debian_packages": packages.split()})
 runs = {}
 for line in open(runs_file):
-    row, side, pair, seconds, rss = line.rstrip("\n").split("\t")
-    runs.setdefault(row, []).append({"side": side, "pair": int(pair), "seconds": float(seconds), "rss_kib": int(rss)})
+    workload, row, side, pair, seconds, rss = line.rstrip("\n").split("\t")
+    runs.setdefault((workload, row), []).append({"side": side, "pair": int(pair), "seconds": float(seconds), "rss_kib": int(rss)})
 
 def model():
     for line in open("/proc/cpuinfo"):
@@ -353,7 +353,8 @@ met = total = 0
 rows = []
 for line in open(rows_file):
     row, workload, ossify, reference, baseline, target, rss_limit, check = line.rstrip("\n").split("\t")
-    measured = [r for r in runs.get(row, []) if r["pair"] > 0 or reference == "-"]
+    row_runs = runs.get((workload, row), [])
+    measured = [r for r in row_runs if r["pair"] > 0 or reference == "-"]
     def times(side):
         return {r["pair"]: r["seconds"] for r in measured if r["side"] == side}
     ossify_times = times("ossify")
@@ -363,10 +364,10 @@ for line in open(rows_file):
     reference_times = times("reference")
     ratios = [ossify_times[p] / reference_times[p] for p in ossify_times if reference_times.get(p)]
     def peak(side):
-        values = [r["rss_kib"] for r in runs.get(row, []) if r["side"] == side]
+        values = [r["rss_kib"] for r in row_runs if r["side"] == side]
         return round(max(values) / 1024, 1) if values else None
     if check == "failed":
-        rows.append({"workload": workload, "row": row, "ossify": ossify, "failed": True, "runs": runs.get(row, []),
+        rows.append({"workload": workload, "row": row, "ossify": ossify, "failed": True, "runs": row_runs,
                      "targets": [{"what": "every run succeeded", "met": False}]})
         total += 1
         continue
@@ -379,7 +380,7 @@ for line in open(rows_file):
         "ratio_median": round(statistics.median(ratios), 3) if ratios else None,
         "ossify_peak_rss_mib": peak("ossify"),
         "reference_peak_rss_mib": peak("reference"),
-        "targets": [], "runs": runs.get(row, []),
+        "targets": [], "runs": row_runs,
         "same_bytes_as_cold": None if check == "-" else check == "same", "failed": False,
     }
     if target != "-":
