@@ -394,7 +394,7 @@ fn size_sets_the_disk_size_and_a_too_small_one_says_what_is_needed() {
         "{stderr}"
     );
     assert!(stderr.contains("MiB"), "{stderr}");
-    // scripts/bench-disk-size.sh measures 8G builds; 1G shows the same here.
+    // scripts/bench.sh measures 8G builds (its memory rows); 1G shows the same here.
     boot::build(scratch.dir.path(), &scratch.cache, &out, &args("1G"), &[]);
     let disk = out.join("hello-efi.img");
     let metadata = std::fs::metadata(&disk).unwrap();

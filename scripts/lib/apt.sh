@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Installing Debian packages for ossify's scripts: sourced by test.sh and
 # quickstart.sh. Installs need root; as another user, sudo is used when
 # present, else the scripts say what to run.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell functions that write OCI image layouts from plain directories, with
 # no container tool and no root: one gzip'd layer per image, owned by 0:0,
 # entries sorted, dated 0 and with modes free of the umask, so the same
