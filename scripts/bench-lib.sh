@@ -60,10 +60,9 @@ bench_load() {
 
 # Forgets what earlier builds left for reuse, so the next build is cold:
 # `ossify cache clean --reuse` removes only the reuse store and keeps the
-# images. A binary without that flag refuses it; then the store is removed
-# by hand (the lead drops this fallback once the flag has landed).
+# images.
 bench_forget_reuse() { # CACHE_DIR
-  "$ossify" cache clean --reuse --cache-dir "$1" >/dev/null 2>&1 || rm -rf "$1/reuse"
+  "$ossify" cache clean --reuse --cache-dir "$1" >/dev/null
 }
 
 # --- Workloads ---------------------------------------------------------------
