@@ -638,6 +638,7 @@ impl CachedImages<'_> {
                     }
                     .apply_backed(tree, stream, backing)
                 };
+            let io_failed = |e: std::io::Error| format!("layer {digest}: {e}");
             let compression = match layer.compression {
                 image::Compression::None => Compression::None,
                 image::Compression::Gzip => Compression::Gzip,
@@ -651,9 +652,7 @@ impl CachedImages<'_> {
             // Contents are referenced in the kept tar (see `apply_backed`),
             // which stays open, and so readable, until the build ends.
             if let Some(kept) = reuse.layer(&layer.diff_id) {
-                let backing = kept
-                    .try_clone()
-                    .map_err(|e| format!("layer {digest}: {e}"))?;
+                let backing = kept.try_clone().map_err(io_failed)?;
                 if let Err(error) =
                     apply(&mut tree, Compression::None, Box::new(kept), Some(backing))
                 {
@@ -665,16 +664,9 @@ impl CachedImages<'_> {
                 continue;
             }
             let blob = self.store.open_blob(&layer.digest)?;
-            let decoded = compression
-                .decoder(blob)
-                .map_err(|e| format!("layer {digest}: {e}"))?;
-            let copy = reuse
-                .new_layer()
-                .map_err(|e| format!("layer {digest}: {e}"))?;
-            let backing = copy
-                .as_file()
-                .try_clone()
-                .map_err(|e| format!("layer {digest}: {e}"))?;
+            let decoded = compression.decoder(blob).map_err(io_failed)?;
+            let copy = reuse.new_layer().map_err(io_failed)?;
+            let backing = copy.as_file().try_clone().map_err(io_failed)?;
             let mut tee = Tee {
                 inner: decoded,
                 copy,
@@ -688,7 +680,7 @@ impl CachedImages<'_> {
             // Applying checked the diff_id of exactly the bytes copied.
             reuse
                 .keep_layer(tee.copy, &layer.diff_id)
-                .map_err(|e| format!("layer {digest}: {e}"))?;
+                .map_err(io_failed)?;
         }
         Ok(tree)
     }
