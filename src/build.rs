@@ -627,18 +627,14 @@ impl CachedImages<'_> {
             tree.watch_spills(ahead.watcher());
         }
         for layer in &image.layers {
-            let digest = layer.digest.to_string();
+            let digest_text = layer.digest.to_string();
             let diff_id = layer.diff_id.to_string();
-            let apply =
-                |tree: &mut Tree, compression, stream: Box<dyn std::io::Read + '_>, backing| {
-                    Layer {
-                        digest: &digest,
-                        compression,
-                        diff_id: Some(&diff_id),
-                    }
-                    .apply_backed(tree, stream, backing)
-                };
-            let io_failed = |e: std::io::Error| format!("layer {digest}: {e}");
+            let io_failed = |e: std::io::Error| format!("layer {digest_text}: {e}");
+            let reading = |compression, diff_id| Layer {
+                digest: &digest_text,
+                compression,
+                diff_id,
+            };
             let compression = match layer.compression {
                 image::Compression::None => Compression::None,
                 image::Compression::Gzip => Compression::Gzip,
@@ -646,50 +642,92 @@ impl CachedImages<'_> {
             };
             let Some(reuse) = reuse else {
                 let blob = self.store.open_blob(&layer.digest)?;
-                apply(&mut tree, compression, Box::new(blob), None)?;
+                reading(compression, Some(&diff_id)).apply(&mut tree, blob)?;
                 continue;
             };
             // Contents are referenced in the kept tar (see `apply_backed`),
             // which stays open, and so readable, until the build ends.
-            if let Some(kept) = reuse.layer(&layer.diff_id) {
+            if let Some((kept, digest)) = reuse.layer(&layer.diff_id) {
                 let backing = kept.try_clone().map_err(io_failed)?;
-                if let Err(error) =
-                    apply(&mut tree, Compression::None, Box::new(kept), Some(backing))
-                {
-                    if reuse.forget_layer(&layer.diff_id) {
-                        return Err(DamagedKeptLayer(error).into());
-                    }
-                    return Err(error.into());
+                let mut kept = Blake3Reader::new(kept);
+                // The kept tar's digest, not the diff_id, is checked.
+                let applied = reading(Compression::None, None).apply_backed(
+                    &mut tree,
+                    &mut kept,
+                    Some(backing),
+                );
+                let damaged = match applied {
+                    Ok(()) if kept.digest() == digest => continue,
+                    Ok(()) => KeptLayerError::Digest,
+                    Err(error) => KeptLayerError::Apply(error),
+                };
+                if reuse.forget_layer(&layer.diff_id) {
+                    return Err(DamagedKeptLayer(damaged).into());
                 }
-                continue;
+                return Err(damaged.into());
             }
             let blob = self.store.open_blob(&layer.digest)?;
             let decoded = compression.decoder(blob).map_err(io_failed)?;
             let copy = reuse.new_layer().map_err(io_failed)?;
             let backing = copy.as_file().try_clone().map_err(io_failed)?;
             let mut tee = Tee {
-                inner: decoded,
+                inner: Blake3Reader::new(decoded),
                 copy,
             };
-            apply(
+            reading(Compression::None, Some(&diff_id)).apply_backed(
                 &mut tree,
-                Compression::None,
-                Box::new(&mut tee),
+                &mut tee,
                 Some(backing),
             )?;
             // Applying checked the diff_id of exactly the bytes copied.
             reuse
-                .keep_layer(tee.copy, &layer.diff_id)
+                .keep_layer(tee.copy, &layer.diff_id, &tee.inner.digest())
                 .map_err(io_failed)?;
         }
         Ok(tree)
     }
 }
 
+/// A layer kept for reuse was found damaged.
+#[derive(Debug, Error)]
+enum KeptLayerError {
+    #[error("its contents differ from the digest taken when it was kept")]
+    Digest,
+    #[error(transparent)]
+    Apply(LayerError),
+}
+
 /// A layer kept for reuse did not apply (it was removed).
 #[derive(Debug, Error)]
 #[error("a layer kept for reuse is damaged")]
-struct DamagedKeptLayer(#[source] LayerError);
+struct DamagedKeptLayer(#[source] KeptLayerError);
+
+/// Passes a stream through while taking its BLAKE3 digest.
+struct Blake3Reader<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R> Blake3Reader<R> {
+    fn new(inner: R) -> Blake3Reader<R> {
+        Blake3Reader {
+            inner,
+            hasher: blake3::Hasher::new(),
+        }
+    }
+
+    fn digest(&self) -> crate::reuse::Key {
+        *self.hasher.finalize().as_bytes()
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Blake3Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.hasher.update(&buf[..read]);
+        Ok(read)
+    }
+}
 
 /// Passes a stream through while copying it to a file. A failed copy
 /// fails the read: the file backs the tree's contents (see

@@ -174,7 +174,7 @@ fn diff_id(bytes: &[u8]) -> String {
     format!("sha256:{digest}")
 }
 
-fn apply(tree: &mut Tree, stream: &[u8]) -> Result<String, LayerError> {
+fn apply(tree: &mut Tree, stream: &[u8]) -> Result<(), LayerError> {
     let layer = Layer {
         digest: "sha256:test-layer",
         compression: Compression::Detect,
@@ -621,8 +621,8 @@ fn diff_id_is_checked_on_the_uncompressed_stream() {
         };
         layer.apply(&mut Tree::new(0), &compressed[..])
     };
-    assert_eq!(with(Some(&right), Compression::Gzip).unwrap(), right);
-    assert_eq!(with(None, Compression::Detect).unwrap(), right);
+    with(Some(&right), Compression::Gzip).unwrap();
+    with(None, Compression::Detect).unwrap();
     let error = with(Some(&wrong), Compression::Detect).unwrap_err();
     assert!(
         matches!(&error, LayerError::DiffIdMismatch { expected, actual, .. } if *expected == wrong && *actual == right),

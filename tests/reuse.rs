@@ -83,11 +83,17 @@ impl Scratch {
     }
 }
 
-/// Every kept layer is named by the sha256 of its bytes (its diff_id).
-fn assert_layers_named_by_digest(layers: &[PathBuf]) {
+/// Every kept layer is named by the sha256 of its bytes (its diff_id),
+/// next to their BLAKE3 digest, which rebuilds check.
+fn assert_layers_named_by_digest(kept: &[PathBuf]) {
+    let layers: Vec<&PathBuf> = kept.iter().filter(|p| p.extension().is_none()).collect();
+    assert_eq!(layers.len() * 2, kept.len(), "{kept:?}");
     for layer in layers {
         let name = layer.file_name().unwrap().to_str().unwrap();
         assert_eq!(support::sha256_file(layer), name, "{}", layer.display());
+        let digest = fs::read(layer.with_extension("b3")).unwrap();
+        let bytes = fs::read(layer).unwrap();
+        assert_eq!(digest, blake3::hash(&bytes).as_bytes(), "{name}");
     }
 }
 
@@ -95,9 +101,10 @@ fn assert_layers_named_by_digest(layers: &[PathBuf]) {
 fn a_rebuild_reuses_kept_work_and_makes_the_same_bytes() {
     let scratch = Scratch::new();
     let cold = scratch.build(None);
-    // Five layers: the kernel's, the init's two, hello's and the boot image's.
+    // Five layers: the kernel's, the init's two, hello's and the boot
+    // image's, each with its digest.
     let layers = scratch.kept("layers");
-    assert_eq!(layers.len(), 5, "{layers:?}");
+    assert_eq!(layers.len(), 10, "{layers:?}");
     assert_layers_named_by_digest(&layers);
     // One pack of segments (busybox, runc, a module…) and its index.
     let segments = scratch.kept("gzip");
@@ -117,19 +124,27 @@ fn damaged_kept_work_is_ignored_and_made_again() {
     let cold = scratch.build(None);
     let layers = scratch.kept("layers");
     let segments = scratch.kept("gzip");
-    for (index, path) in layers.iter().chain(&segments).enumerate() {
-        let mut bytes = fs::read(path).unwrap();
+    // Each tar alternately with a byte changed (its digest then fails)
+    // or with its digest cut short, and the pack and its index damaged.
+    let tars = layers.iter().filter(|path| path.extension().is_none());
+    let damaged = tars.enumerate().map(|(index, tar)| match index % 2 {
+        0 => tar.clone(),
+        _ => tar.with_extension("b3"),
+    });
+    for (index, path) in damaged.chain(segments.iter().cloned()).enumerate() {
+        let mut bytes = fs::read(&path).unwrap();
         if index % 2 == 0 {
             let middle = bytes.len() / 2;
             bytes[middle] ^= 0x20;
         } else {
             bytes.truncate(bytes.len() - 1);
         }
-        fs::write(path, bytes).unwrap();
+        fs::write(&path, bytes).unwrap();
     }
     assert_eq!(scratch.build(None), cold);
-    // Damaged layers were replaced by good copies, the damaged pack
-    // removed, its segments to be kept again by the next build.
+    // Damaged layers and digests were replaced by good copies, the
+    // damaged pack removed, its segments to be kept again by the next
+    // build.
     assert_eq!(scratch.kept("layers"), layers);
     assert_layers_named_by_digest(&layers);
     assert!(segments.iter().all(|path| !path.exists()));

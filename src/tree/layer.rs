@@ -212,13 +212,13 @@ pub struct Layer<'a> {
 }
 
 impl Layer<'_> {
-    /// Applies the layer read from `stream` over `tree` and returns the
-    /// digest of its uncompressed stream (`sha256:<hex>`).
+    /// Applies the layer read from `stream` over `tree`, checking the
+    /// digest of its uncompressed stream against [`Layer::diff_id`].
     ///
     /// The whole stream is consumed, also past the tar's end-of-archive
     /// blocks, so the digest covers it all and the compressed format's own
     /// checks (gzip's CRC) run.
-    pub fn apply(&self, tree: &mut Tree, stream: impl Read) -> Result<String, LayerError> {
+    pub fn apply(&self, tree: &mut Tree, stream: impl Read) -> Result<(), LayerError> {
         self.apply_backed(tree, stream, None)
     }
 
@@ -231,7 +231,7 @@ impl Layer<'_> {
         tree: &mut Tree,
         stream: impl Read,
         backing: Option<File>,
-    ) -> Result<String, LayerError> {
+    ) -> Result<(), LayerError> {
         let expected = self.expected_diff_id()?;
         let stream_error = |source| LayerError::Stream {
             layer: self.digest.to_owned(),
@@ -240,7 +240,8 @@ impl Layer<'_> {
         let decoded = self.compression.decoder(stream).map_err(stream_error)?;
         let hashing = HashingReader {
             inner: BufReader::with_capacity(READ_BUFFER, decoded),
-            hasher: Sha256::new(),
+            // Without a diff_id to check, hashing would be wasted time.
+            hasher: expected.is_some().then(Sha256::new),
         };
         let mut archive = tar::Archive::new(hashing);
         let layer_start = NodeId(tree.nodes.len() as u32);
@@ -258,14 +259,15 @@ impl Layer<'_> {
         }
         let mut rest = archive.into_inner();
         io::copy(&mut rest, &mut io::sink()).map_err(stream_error)?;
-        let actual = rest.digest();
-        match expected {
-            Some(expected) if expected != actual => Err(LayerError::DiffIdMismatch {
-                layer: self.digest.to_owned(),
-                expected,
-                actual,
-            }),
-            _ => Ok(actual),
+        match (expected, rest.digest()) {
+            (Some(expected), Some(actual)) if expected != actual => {
+                Err(LayerError::DiffIdMismatch {
+                    layer: self.digest.to_owned(),
+                    expected,
+                    actual,
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -284,26 +286,28 @@ impl Layer<'_> {
     }
 }
 
-/// Passes a stream through while hashing it.
+/// Passes a stream through while hashing it, if given a hasher.
 struct HashingReader<R> {
     inner: R,
-    hasher: Sha256,
+    hasher: Option<Sha256>,
 }
 
 impl<R> HashingReader<R> {
-    fn digest(self) -> String {
+    fn digest(self) -> Option<String> {
         let mut digest = String::from("sha256:");
-        for byte in self.hasher.finalize() {
+        for byte in self.hasher?.finalize() {
             write!(digest, "{byte:02x}").expect("writing to a String cannot fail");
         }
-        digest
+        Some(digest)
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.inner.read(buf)?;
-        self.hasher.update(&buf[..read]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..read]);
+        }
         Ok(read)
     }
 }
