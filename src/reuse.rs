@@ -11,11 +11,11 @@
 //!   and checked whenever the tar is applied: BLAKE3 reads several times
 //!   faster than sha256, and a rebuild reads every kept layer;
 //! - `gzip/<hex>.pack`: files' contents as gzip segments (see
-//!   [`crate::write::gzip`]), those one build deflated, one after another;
-//!   `gzip/<hex>.idx` finds each by the BLAKE3 digest of its contents,
-//!   with the BLAKE3 digest of the segment itself, checked on every read.
-//!   (One file per build, not per segment: creating thousands of small
-//!   files cost more than deflating them.)
+//!   [`crate::write::gzip`]), those one worker of one build deflated, one
+//!   after another; `gzip/<hex>.idx` finds each by the BLAKE3 digest of
+//!   its contents, with the BLAKE3 digest of the segment itself, checked
+//!   on every read. (A file per worker, not per segment: creating
+//!   thousands of small files cost more than deflating them.)
 //!
 //! So a reused result is the same bytes a cold build makes, and a damaged
 //! one is ignored and made again. Entries appear by atomic rename, under
@@ -25,12 +25,12 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
 use crate::image::Digest;
+use crate::write::contents::Contents;
 use crate::write::gzip::SegmentCheck;
 
 /// The directory's name inside the cache.
@@ -253,18 +253,27 @@ impl KeptSegments {
         self.index.contains_key(key)
     }
 
-    /// The kept segment for contents with digest `key`, read and checked;
-    /// `None` when it is absent or damaged (then its pack is removed, to
-    /// be made and kept again).
-    pub fn get(&self, key: &Key) -> Option<(SegmentCheck, Vec<u8>)> {
+    /// The kept segment for contents with digest `key`, checked: its
+    /// check, and where its bytes lie. `None` when it is absent or damaged
+    /// (then its pack is removed, to be made and kept again).
+    pub fn get(&self, key: &Key) -> Option<(SegmentCheck, Contents<'_>)> {
         let (pack, segment) = self.index.get(key)?;
         let (file, path) = &self.packs[*pack as usize];
-        let mut bytes = vec![0; usize::try_from(segment.len).ok()?];
-        let read = file.read_exact_at(&mut bytes, segment.offset);
-        if read.is_err() || blake3::hash(&bytes).as_bytes() != &segment.digest {
+        let contents = Contents::File {
+            file,
+            offset: segment.offset,
+            len: segment.len,
+        };
+        // Read twice, to check then to copy, as a segment may be larger
+        // than memory should hold; the second read finds the page cache.
+        let mut hasher = blake3::Hasher::new();
+        let read = contents.for_each_piece(|piece| {
+            hasher.update(piece);
+        });
+        if read.is_err() || hasher.finalize().as_bytes() != &segment.digest {
             remove_pack(path);
             return None;
         }
-        Some((segment.check, bytes))
+        Some((segment.check, contents))
     }
 }

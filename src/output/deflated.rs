@@ -6,16 +6,16 @@
 //! [`crate::write::gzip`]), whose bytes depend on those contents alone. So
 //! they are deflated as soon as a layer spills them, on worker threads,
 //! while the layer thread goes on inflating; the initrd then splices each
-//! file's segment in by the BLAKE3 digest of its contents. A file without
-//! one (replaced by a later layer, too large, or stored after assembly) is
-//! deflated in place, to the same bytes. With a cache to [reuse], segments
-//! are kept there, and a rebuild deflates only what it has not seen.
+//! file's segment in by the BLAKE3 digest of its contents, which the
+//! workers took. A file without one (replaced by a later layer, or stored
+//! after assembly) is deflated in place, to the same bytes. With a cache
+//! to [reuse], segments are kept there, and a rebuild deflates only what
+//! it has not seen.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,6 +24,7 @@ use tempfile::NamedTempFile;
 
 use crate::reuse::{KeptSegments, Key, PackedSegment, Reuse};
 use crate::tree::{Blob, BlobReader, SpillWatcher, Tree};
+use crate::write::contents::Contents;
 use crate::write::cpio::Sink;
 use crate::write::gzip::{self, SegmentCheck};
 use crate::write::initrd_compression::Compressor;
@@ -31,9 +32,6 @@ use crate::write::initrd_compression::Compressor;
 /// Files larger than this are gzip segments of their own; smaller ones,
 /// with the cpio headers, share segments (and so each other's matches).
 pub const SEPARATE: u64 = 16 * 1024;
-/// Larger files are deflated in place, where memory stays a few blocks:
-/// a worker holds a file's whole deflated segment.
-const AHEAD_MAX: u64 = 8 << 20;
 /// Spilled files waiting for a worker; a full queue holds the layer
 /// thread back, so the queue stays short whatever the root's size.
 const QUEUE: usize = 64;
@@ -45,41 +43,104 @@ pub fn key(contents: impl Read) -> io::Result<Key> {
     Ok(*hasher.finalize().as_bytes())
 }
 
-/// What the workers share: the segments kept by earlier builds, and this
-/// build's, appended to one file (a new pack for the cache, else an
-/// unlinked temporary file), and where each lies.
-#[derive(Debug)]
-struct Segments {
-    kept: KeptSegments,
-    file: File,
-    end: AtomicU64,
-    index: Mutex<HashMap<Key, PackedSegment>>,
+/// Where a spilled file's contents lie: the file, by device and inode, and
+/// the span. The files stay open until the build ends (see
+/// [`Shared::files`]), so no other file can take the inode meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Place {
+    device: u64,
+    inode: u64,
+    offset: u64,
+    len: u64,
 }
 
-impl Segments {
-    fn contains(&self, key: &Key) -> bool {
-        self.kept.contains(key)
-            || self
-                .index
-                .lock()
-                .expect("no worker panics")
-                .contains_key(key)
-    }
-
-    fn add(&self, key: Key, deflated: &[u8], check: SegmentCheck) -> io::Result<()> {
-        let len = deflated.len() as u64;
-        let offset = self.end.fetch_add(len, Ordering::Relaxed);
-        self.file.write_all_at(deflated, offset)?;
-        let segment = PackedSegment {
+impl Place {
+    fn of(file: &File, offset: u64, len: u64) -> io::Result<Place> {
+        let metadata = file.metadata()?;
+        Ok(Place {
+            device: metadata.dev(),
+            inode: metadata.ino(),
             offset,
             len,
-            check,
-            digest: *blake3::hash(deflated).as_bytes(),
+        })
+    }
+}
+
+/// What the workers share.
+#[derive(Debug)]
+struct Shared {
+    kept: KeptSegments,
+    /// The contents a worker has taken on, so that no other does them too.
+    claimed: Mutex<HashSet<Key>>,
+    /// The digest of the contents at each place a worker read.
+    places: Mutex<HashMap<Place, Key>>,
+    /// The files those places are in, held open; see [`Place`].
+    files: Mutex<HashMap<(u64, u64), File>>,
+}
+
+/// Where one worker appends the segments it deflates: a pack for the
+/// cache, else an unlinked temporary file.
+#[derive(Debug)]
+struct Pack {
+    file: File,
+    keep: Option<NamedTempFile>,
+    entries: Vec<(Key, PackedSegment)>,
+    end: u64,
+}
+
+impl Pack {
+    fn new(reuse: Option<&Reuse>) -> io::Result<Pack> {
+        let keep = reuse.and_then(|reuse| reuse.new_pack().ok());
+        let file = match &keep {
+            Some(pack) => pack.as_file().try_clone()?,
+            None => tempfile::tempfile()?,
         };
-        self.index
-            .lock()
-            .expect("no worker panics")
-            .insert(key, segment);
+        Ok(Pack {
+            file,
+            keep,
+            entries: Vec::new(),
+            end: 0,
+        })
+    }
+
+    /// Deflates `len` bytes of `contents` onto the end of the pack. After
+    /// a failure, nothing names the bytes written: the next segment goes
+    /// over them.
+    fn add(&mut self, key: Key, contents: impl Read, len: u64) -> io::Result<()> {
+        let mut out = PackWriter {
+            file: &self.file,
+            offset: self.end,
+            hasher: blake3::Hasher::new(),
+        };
+        let check = gzip::deflate_segment(contents, len, &mut out)?;
+        let segment = PackedSegment {
+            offset: self.end,
+            len: out.offset - self.end,
+            check,
+            digest: *out.hasher.finalize().as_bytes(),
+        };
+        self.end = out.offset;
+        self.entries.push((key, segment));
+        Ok(())
+    }
+}
+
+/// Writes a segment into a pack from `offset` on, taking its digest.
+struct PackWriter<'a> {
+    file: &'a File,
+    offset: u64,
+    hasher: blake3::Hasher,
+}
+
+impl Write for PackWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write_all_at(buf, self.offset)?;
+        self.hasher.update(buf);
+        self.offset += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
@@ -89,10 +150,10 @@ impl Segments {
 /// waits for it.
 pub struct DeflateAhead {
     queue: SyncSender<Job>,
-    workers: Vec<JoinHandle<()>>,
-    segments: Arc<Segments>,
-    /// Where this build's segments are kept, and the pack they go to.
-    keep: Option<(Reuse, NamedTempFile)>,
+    workers: Vec<JoinHandle<Pack>>,
+    shared: Arc<Shared>,
+    /// Where this build's segments are kept.
+    reuse: Option<Reuse>,
 }
 
 /// What a worker is given.
@@ -107,33 +168,28 @@ impl DeflateAhead {
     /// Starts a worker per core. With `reuse`, segments kept by earlier
     /// builds are not made again, and this build's are kept there.
     pub fn start(reuse: Option<Reuse>) -> io::Result<DeflateAhead> {
-        let kept = reuse.as_ref().map(Reuse::segments).unwrap_or_default();
-        let keep = reuse.and_then(|reuse| Some((reuse.clone(), reuse.new_pack().ok()?)));
-        let file = match &keep {
-            Some((_, pack)) => pack.as_file().try_clone()?,
-            None => tempfile::tempfile()?,
-        };
-        let segments = Arc::new(Segments {
-            kept,
-            file,
-            end: AtomicU64::new(0),
-            index: Mutex::new(HashMap::new()),
+        let shared = Arc::new(Shared {
+            kept: reuse.as_ref().map(Reuse::segments).unwrap_or_default(),
+            claimed: Mutex::default(),
+            places: Mutex::default(),
+            files: Mutex::default(),
         });
         let (queue, jobs) = std::sync::mpsc::sync_channel(QUEUE);
         let jobs = Arc::new(Mutex::new(jobs));
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let workers = (0..threads)
             .map(|_| {
+                let pack = Pack::new(reuse.as_ref())?;
                 let jobs = Arc::clone(&jobs);
-                let segments = Arc::clone(&segments);
-                std::thread::spawn(move || work(&jobs, &segments))
+                let shared = Arc::clone(&shared);
+                Ok(std::thread::spawn(move || work(&jobs, &shared, pack)))
             })
-            .collect();
+            .collect::<io::Result<_>>()?;
         Ok(DeflateAhead {
             queue,
             workers,
-            segments,
-            keep,
+            shared,
+            reuse,
         })
     }
 
@@ -148,28 +204,28 @@ impl DeflateAhead {
         for _ in &self.workers {
             let _ = self.queue.send(Job::Stop);
         }
+        let mut deflated = DeflatedFiles::default();
         for worker in self.workers {
-            // A panicking worker loses only its file, deflated in place.
-            let _ = worker.join();
+            // A panicking worker loses only its files, deflated in place.
+            let Ok(pack) = worker.join() else { continue };
+            if pack.entries.is_empty() {
+                continue;
+            }
+            let number = deflated.packs.len() as u32;
+            for (key, segment) in &pack.entries {
+                deflated.index.insert(*key, (number, *segment));
+            }
+            if let (Some(reuse), Some(kept)) = (&self.reuse, pack.keep) {
+                // Keeping only saves the next build time.
+                let _ = reuse.keep_pack(kept, &pack.entries);
+            }
+            deflated.packs.push(pack.file);
         }
-        let segments = Arc::into_inner(self.segments).expect("the workers are gone");
-        let index = segments.index.into_inner().expect("no worker panics");
-        if let Some((reuse, pack)) = self.keep
-            && !index.is_empty()
-        {
-            let mut entries: Vec<(Key, PackedSegment)> = index
-                .iter()
-                .map(|(key, segment)| (*key, *segment))
-                .collect();
-            entries.sort_by_key(|(_, segment)| segment.offset);
-            // Keeping only saves the next build time.
-            let _ = reuse.keep_pack(pack, &entries);
-        }
-        DeflatedFiles {
-            index,
-            file: segments.file,
-            kept: segments.kept,
-        }
+        let shared = Arc::into_inner(self.shared).expect("the workers are gone");
+        deflated.places = shared.places.into_inner().expect("no worker panics");
+        deflated._files = shared.files.into_inner().expect("no worker panics");
+        deflated.kept = shared.kept;
+        deflated
     }
 }
 
@@ -178,7 +234,7 @@ struct Watcher(SyncSender<Job>);
 
 impl SpillWatcher for Watcher {
     fn spilled(&mut self, file: &File, offset: u64, len: u64) {
-        if !(SEPARATE + 1..=AHEAD_MAX).contains(&len) {
+        if len <= SEPARATE {
             return;
         }
         // Deflating ahead only saves time: without a handle, or once the
@@ -189,52 +245,82 @@ impl SpillWatcher for Watcher {
     }
 }
 
-/// A worker: deflates spilled files until told to stop. Contents seen
-/// before are skipped; a file that cannot be read is left to the initrd.
-fn work(jobs: &Mutex<Receiver<Job>>, segments: &Segments) {
+/// A worker: deflates spilled files into `pack` until told to stop, and
+/// returns it. Contents seen before are skipped; a file that cannot be
+/// read is left to the initrd.
+fn work(jobs: &Mutex<Receiver<Job>>, shared: &Shared, mut pack: Pack) -> Pack {
     loop {
         let next = jobs.lock().expect("no worker panics").recv();
         let Ok(Job::Spilled { file, offset, len }) = next else {
-            return;
+            return pack;
         };
         let reader = || BlobReader::Spilled {
             file: &file,
             position: offset,
             end: offset + len,
         };
-        let Ok(key) = key(reader()) else { continue };
-        if segments.contains(&key) {
+        let (Ok(place), Ok(key)) = (Place::of(&file, offset, len), key(reader())) else {
             continue;
+        };
+        shared
+            .places
+            .lock()
+            .expect("no worker panics")
+            .insert(place, key);
+        let fresh = !shared.kept.contains(&key)
+            && shared.claimed.lock().expect("no worker panics").insert(key);
+        if fresh {
+            let _ = pack.add(key, reader(), len);
         }
-        if let Ok((deflated, check)) = gzip::deflate_segment(reader(), len) {
-            let _ = segments.add(key, &deflated, check);
-        }
+        shared
+            .files
+            .lock()
+            .expect("no worker panics")
+            .entry((place.device, place.inode))
+            .or_insert(file);
     }
 }
 
 /// The files deflated ahead, by the digest of their contents.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct DeflatedFiles {
-    index: HashMap<Key, PackedSegment>,
-    file: File,
+    /// This build's segments: the packs, and where each segment lies.
+    packs: Vec<File>,
+    index: HashMap<Key, (u32, PackedSegment)>,
     kept: KeptSegments,
+    places: HashMap<Place, Key>,
+    /// Held open, never read, for `places`; see [`Place`].
+    _files: HashMap<(u64, u64), File>,
 }
 
 impl DeflatedFiles {
-    /// The deflated segment of the contents whose digest is `key`, if they
-    /// were deflated ahead, in this build or kept from another: its check
-    /// and a reader of its bytes.
-    pub fn get(&self, key: &Key) -> Option<(SegmentCheck, Box<dyn Read + '_>)> {
-        if let Some(segment) = self.index.get(key) {
-            let reader = BlobReader::Spilled {
-                file: &self.file,
-                position: segment.offset,
-                end: segment.offset + segment.len,
+    /// The deflated segment of `blob`'s contents, if they were deflated
+    /// ahead, in this build or kept from another: its check and its bytes.
+    fn get(&self, tree: &Tree, blob: &Blob) -> io::Result<Option<(SegmentCheck, Contents<'_>)>> {
+        let known = match tree.contents(blob) {
+            BlobReader::Spilled {
+                file,
+                position,
+                end,
+            } => {
+                let place = Place::of(file, position, end - position)?;
+                self.places.get(&place).copied()
+            }
+            BlobReader::Memory(_) => None,
+        };
+        let key = match known {
+            Some(key) => key,
+            None => key(tree.contents(blob))?,
+        };
+        if let Some((pack, segment)) = self.index.get(&key) {
+            let contents = Contents::File {
+                file: &self.packs[*pack as usize],
+                offset: segment.offset,
+                len: segment.len,
             };
-            return Some((segment.check, Box::new(reader)));
+            return Ok(Some((segment.check, contents)));
         }
-        let (check, deflated) = self.kept.get(key)?;
-        Some((check, Box::new(io::Cursor::new(deflated))))
+        Ok(self.kept.get(&key))
     }
 }
 
@@ -267,11 +353,11 @@ impl<W: Write> Sink for InitrdSink<'_, W> {
             return tree.contents(blob).copy_to(&mut self.compressor).map(drop);
         };
         let deflated = match self.ahead {
-            Some(ahead) => ahead.get(&key(tree.contents(blob))?),
+            Some(ahead) => ahead.get(tree, blob)?,
             None => None,
         };
         match deflated {
-            Some((check, segment)) => encoder.splice(check, segment),
+            Some((check, segment)) => encoder.splice(check, segment.reader()),
             None => {
                 encoder.end_segment()?;
                 tree.contents(blob).copy_to(encoder)?;
@@ -314,11 +400,12 @@ mod tests {
         add(&mut tree, "blocks", &sample(2 << 20, 3));
         add(&mut tree, "replaced", &sample(50_000, 4));
         add(&mut tree, "replaced", &sample(60_000, 5));
-        add(&mut tree, "huge", &sample(AHEAD_MAX as usize + 1, 6));
+        add(&mut tree, "huge", &sample(9 << 20, 6));
         let deflated = ahead.finish();
         // One segment per distinct large content, the replaced one too;
-        // the small file and the one too large for ahead have none.
-        assert_eq!(deflated.index.len(), 4);
+        // the small file has none. Every large file's place is known.
+        assert_eq!(deflated.index.len(), 5);
+        assert_eq!(deflated.places.len(), 6);
         let with_ahead = initrd(&tree, Some(&deflated));
         assert_eq!(with_ahead, initrd(&tree, None));
 

@@ -219,11 +219,15 @@ impl<W: Write> Write for Encoder<W> {
 }
 
 /// `input`, `len` bytes, deflated as one segment of a stream on this
-/// thread: the bytes [`Encoder`] writes for it between two
-/// [`Encoder::end_segment`] calls, and its check, for [`Encoder::splice`].
-/// Reads `input` a block at a time; fails if it holds fewer than `len`.
-pub fn deflate_segment(mut input: impl Read, len: u64) -> io::Result<(Vec<u8>, SegmentCheck)> {
-    let mut out = Vec::new();
+/// thread and written to `out`: the bytes [`Encoder`] writes for it
+/// between two [`Encoder::end_segment`] calls. Returns its check, for
+/// [`Encoder::splice`]. Reads `input` a block at a time, so memory stays
+/// a block whatever `len`; fails if `input` holds fewer than `len` bytes.
+pub fn deflate_segment(
+    mut input: impl Read,
+    len: u64,
+    mut out: impl Write,
+) -> io::Result<SegmentCheck> {
     let mut crc = crc32fast::Hasher::new();
     let mut block = vec![0; len.min(BLOCK as u64) as usize];
     let mut window: &[u8] = &[];
@@ -234,16 +238,15 @@ pub fn deflate_segment(mut input: impl Read, len: u64) -> io::Result<(Vec<u8>, S
         input.read_exact(block)?;
         crc.update(block);
         left -= block.len() as u64;
-        out.extend_from_slice(&deflate(block, window, FlushCompress::Sync)?);
+        out.write_all(&deflate(block, window, FlushCompress::Sync)?)?;
         previous.clear();
         previous.extend_from_slice(&block[block.len().saturating_sub(WINDOW)..]);
         window = &previous;
     }
-    let check = SegmentCheck {
+    Ok(SegmentCheck {
         crc: crc.finalize(),
         len,
-    };
-    Ok((out, check))
+    })
 }
 
 thread_local! {
@@ -378,7 +381,8 @@ pub(crate) mod tests {
             let middle = sample(len, 8);
             let in_place = with_segment(&head, &middle, b"trailer", 3);
             assert_eq!(with_segment(&head, &middle, b"trailer", 1), in_place);
-            let (deflated, check) = deflate_segment(&middle[..], len as u64).unwrap();
+            let mut deflated = Vec::new();
+            let check = deflate_segment(&middle[..], len as u64, &mut deflated).unwrap();
             assert_eq!(check.len, len as u64);
             let mut spliced = Encoder::with_threads(Vec::new(), 2);
             spliced.write_all(&head).unwrap();
