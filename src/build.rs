@@ -45,6 +45,9 @@ pub struct Request<'a> {
     pub initrd_compression: InitrdCompression,
     /// Store the kernel uncompressed, as LinuxKit's `--decompress-kernel`.
     pub decompress_kernel: bool,
+    /// Use the work earlier builds kept in the cache (see [`crate::reuse`]),
+    /// and keep this build's; else every step is done afresh.
+    pub reuse: bool,
     /// The SBOM to write into the root; `None` for none (`--no-sbom`).
     pub sbom: Option<assemble::SbomOptions>,
     pub resolve: image::Options,
@@ -128,7 +131,7 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
         })
         .collect();
     let layouts: HashMap<String, ResolvedLayout> = layouts.into_iter().collect();
-    let reuse = Reuse::open(store.dir());
+    let reuse = request.reuse.then(|| Reuse::open(store.dir())).flatten();
     let images = CachedImages {
         store: &store,
         images: &by_name,
@@ -213,6 +216,10 @@ pub fn build(config: &Config, request: &Request<'_>) -> Result<Manifest, BuildEr
             deflated_ahead: deflated_ahead.as_ref(),
         },
     )?;
+    if let Some(deflated) = deflated_ahead {
+        // Compacting kept work only saves later builds time.
+        let _ = deflated.compact();
+    }
     // The last blob and kept segment have been read: `cache rm` and
     // `clean` may go on.
     drop(cache_lock);

@@ -141,6 +141,9 @@ impl Rebuild {
             },
             initrd_compression: options.initrd_compression,
             decompress_kernel: options.decompress_kernel,
+            // Work kept by earlier builds would make the rebuild lean on
+            // them: each output is made afresh.
+            reuse: false,
             sbom: options.sbom.as_ref().map(|sbom| SbomOptions {
                 path: sbom.path.clone(),
                 created: sbom.created,

@@ -153,12 +153,12 @@ impl Reuse {
     }
 
     /// Keeps `pack`, holding the segments `entries` describe, with its
-    /// index, both named by the index's digest.
+    /// index, both named by the index's digest; returns the pack's path.
     pub fn keep_pack(
         &self,
         pack: NamedTempFile,
         entries: &[(Key, PackedSegment)],
-    ) -> io::Result<()> {
+    ) -> io::Result<PathBuf> {
         let mut index = Vec::with_capacity(INDEX_MAGIC.len() + entries.len() * INDEX_ENTRY + 32);
         index.extend_from_slice(INDEX_MAGIC);
         for (key, segment) in entries {
@@ -177,7 +177,7 @@ impl Reuse {
         let mut file = NamedTempFile::new_in(self.dir.join("gzip"))?;
         file.write_all(&index)?;
         file.persist(name.with_extension("idx"))?;
-        Ok(())
+        Ok(name.with_extension("pack"))
     }
 }
 
@@ -235,7 +235,7 @@ fn read_index(path: &Path) -> Option<Vec<(Key, PackedSegment)>> {
 }
 
 /// Removes a pack and its index.
-fn remove_pack(pack: &Path) {
+pub fn remove_pack(pack: &Path) {
     let _ = fs::remove_file(pack);
     let _ = fs::remove_file(pack.with_extension("idx"));
 }
@@ -248,6 +248,11 @@ pub struct KeptSegments {
 }
 
 impl KeptSegments {
+    /// The path of every pack loaded.
+    pub fn pack_paths(&self) -> impl Iterator<Item = &PathBuf> {
+        self.packs.iter().map(|(_, path)| path)
+    }
+
     /// Whether a segment for contents with digest `key` is kept.
     pub fn contains(&self, key: &Key) -> bool {
         self.index.contains_key(key)

@@ -44,12 +44,18 @@ impl Scratch {
     /// Builds `config` (examples/hello.yml by default) into a new
     /// directory; returns the digests of what it wrote.
     fn build(&self, config: Option<&Path>) -> String {
+        self.build_with(config, &[])
+    }
+
+    /// [`Scratch::build`] with `extra` options.
+    fn build_with(&self, config: Option<&Path>, extra: &[&str]) -> String {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello.yml");
         let config = config.unwrap_or(&example);
         self.builds.set(self.builds.get() + 1);
         let out = self.dir.path().join(format!("out{}", self.builds.get()));
         let mut args = vec!["--arch", "amd64", "--boot-image", BOOT_IMAGE];
         args.extend(FORMATS);
+        args.extend(extra);
         let output = support::build_offline(self.dir.path(), &self.cache, &out, &args, &[config]);
         assert!(
             output.status.success(),
@@ -161,6 +167,26 @@ fn damaged_kept_work_is_ignored_and_made_again() {
     assert!(segments.iter().all(|path| !path.exists()));
     assert_eq!(scratch.build(None), cold);
     assert!(!scratch.kept("gzip").is_empty());
+}
+
+#[test]
+fn no_reuse_neither_keeps_nor_uses_kept_work() {
+    let scratch = Scratch::new();
+    let afresh = scratch.build_with(None, &["--no-reuse"]);
+    assert!(!scratch.reuse().exists());
+    assert_eq!(scratch.build(None), afresh);
+    // Kept work, every byte of it wrong, is not read.
+    for kind in ["layers", "gzip"] {
+        for path in scratch.kept(kind) {
+            let len = fs::metadata(&path).unwrap().len() as usize;
+            fs::write(&path, vec![0x5a; len]).unwrap();
+        }
+    }
+    let damaged = scratch.kept("layers");
+    assert_eq!(scratch.build_with(None, &["--no-reuse"]), afresh);
+    for path in &damaged {
+        assert!(fs::read(path).unwrap().iter().all(|&b| b == 0x5a));
+    }
 }
 
 #[test]

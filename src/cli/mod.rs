@@ -105,7 +105,9 @@ pub struct VerifyArgs {
     /// Build again from each manifest's configs, options and pinned
     /// images (fetched by digest when not cached) into a temporary
     /// directory, and report for every output whether it is identical,
-    /// or the first differing byte and the structure it falls in.
+    /// or the first differing byte and the structure it falls in. The
+    /// rebuild does all its work afresh, without the work earlier builds
+    /// kept in the cache.
     #[arg(long)]
     pub rebuild: bool,
 
@@ -243,6 +245,12 @@ pub struct BuildArgs {
     /// whose payload is gzip, as LinuxKit's --decompress-kernel.
     #[arg(long)]
     pub decompress_kernel: bool,
+
+    /// Neither use nor keep the work earlier builds kept in the cache
+    /// (uncompressed layers, deflated files; see `cache clean --reuse`):
+    /// every layer is inflated and every file compressed afresh.
+    #[arg(long)]
+    pub no_reuse: bool,
 
     /// Print the merged configuration as YAML on stdout and stop, as
     /// LinuxKit's --dry-run; reads no image and needs no cache.

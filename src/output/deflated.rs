@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -35,6 +36,9 @@ pub const SEPARATE: u64 = 16 * 1024;
 /// Spilled files waiting for a worker; a full queue holds the layer
 /// thread back, so the queue stays short whatever the root's size.
 const QUEUE: usize = 64;
+/// How many packs the cache may hold before [`DeflatedFiles::compact`]
+/// merges them: a build keeps one per worker that deflated something.
+const MAX_PACKS: usize = 16;
 
 /// The digest of everything `contents` reads.
 pub fn key(contents: impl Read) -> io::Result<Key> {
@@ -205,6 +209,7 @@ impl DeflateAhead {
             let _ = self.queue.send(Job::Stop);
         }
         let mut deflated = DeflatedFiles::default();
+        let mut kept_packs = Vec::new();
         for worker in self.workers {
             // A panicking worker loses only its files, deflated in place.
             let Ok(pack) = worker.join() else { continue };
@@ -217,10 +222,13 @@ impl DeflateAhead {
             }
             if let (Some(reuse), Some(kept)) = (&self.reuse, pack.keep) {
                 // Keeping only saves the next build time.
-                let _ = reuse.keep_pack(kept, &pack.entries);
+                if let Ok(path) = reuse.keep_pack(kept, &pack.entries) {
+                    kept_packs.push(path);
+                }
             }
             deflated.packs.push(pack.file);
         }
+        deflated.reuse = self.reuse.map(|reuse| (reuse, kept_packs));
         let shared = Arc::into_inner(self.shared).expect("the workers are gone");
         deflated.places = shared.places.into_inner().expect("no worker panics");
         deflated._files = shared.files.into_inner().expect("no worker panics");
@@ -288,6 +296,10 @@ pub struct DeflatedFiles {
     packs: Vec<File>,
     index: HashMap<Key, (u32, PackedSegment)>,
     kept: KeptSegments,
+    /// Where segments are kept, and the packs this build kept there.
+    reuse: Option<(Reuse, Vec<PathBuf>)>,
+    /// The segments the initrd took: what [`DeflatedFiles::compact`] keeps.
+    used: Mutex<HashSet<Key>>,
     places: HashMap<Place, Key>,
     /// Held open, never read, for `places`; see [`Place`].
     _files: HashMap<(u64, u64), File>,
@@ -312,15 +324,74 @@ impl DeflatedFiles {
             Some(key) => key,
             None => key(tree.contents(blob))?,
         };
-        if let Some((pack, segment)) = self.index.get(&key) {
+        let found = self.segment(&key);
+        if found.is_some() {
+            self.used.lock().expect("no reader panics").insert(key);
+        }
+        Ok(found)
+    }
+
+    /// The segment of the contents whose digest is `key`, made in this
+    /// build or kept from another.
+    fn segment(&self, key: &Key) -> Option<(SegmentCheck, Contents<'_>)> {
+        if let Some((pack, segment)) = self.index.get(key) {
             let contents = Contents::File {
                 file: &self.packs[*pack as usize],
                 offset: segment.offset,
                 len: segment.len,
             };
-            return Ok(Some((segment.check, contents)));
+            return Some((segment.check, contents));
         }
-        Ok(self.kept.get(&key))
+        self.kept.get(key)
+    }
+
+    /// Once the cache holds more than [`MAX_PACKS`] packs, replaces them
+    /// with one pack of the segments this build used. So the packs of
+    /// a long series of rebuilds stay few, each build loading every index,
+    /// and hold what the latest needs. Call it after the initrd is
+    /// written, under the cache's lock.
+    pub fn compact(self) -> io::Result<()> {
+        let Some((reuse, made)) = &self.reuse else {
+            return Ok(());
+        };
+        if self.kept.pack_paths().count() + made.len() <= MAX_PACKS {
+            return Ok(());
+        }
+        let mut used: Vec<Key> = std::mem::take(&mut *self.used.lock().expect("no reader panics"))
+            .into_iter()
+            .collect();
+        used.sort_unstable();
+        let pack = reuse.new_pack()?;
+        let mut entries = Vec::with_capacity(used.len());
+        let mut end = 0;
+        for key in used {
+            let Some((check, contents)) = self.segment(&key) else {
+                continue;
+            };
+            let mut out = PackWriter {
+                file: pack.as_file(),
+                offset: end,
+                hasher: blake3::Hasher::new(),
+            };
+            io::copy(&mut contents.reader(), &mut out)?;
+            entries.push((
+                key,
+                PackedSegment {
+                    offset: end,
+                    len: contents.len(),
+                    check,
+                    digest: *out.hasher.finalize().as_bytes(),
+                },
+            ));
+            end = out.offset;
+        }
+        let kept = reuse.keep_pack(pack, &entries)?;
+        for old in self.kept.pack_paths().chain(made) {
+            if *old != kept {
+                crate::reuse::remove_pack(old);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -414,6 +485,47 @@ mod tests {
             .read_to_end(&mut cpio)
             .unwrap();
         assert!(cpio == crate::write::cpio::write(&tree, Vec::new(), 0).unwrap());
+    }
+
+    #[test]
+    fn compacting_keeps_few_packs_and_what_the_last_build_used() {
+        let cache = tempfile::tempdir().unwrap();
+        let reuse = Reuse::open(cache.path()).unwrap();
+        let packs = || {
+            let dir = cache.path().join(crate::reuse::DIR).join("gzip");
+            let names = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path());
+            names.filter(|p| p.extension().unwrap() == "pack").count()
+        };
+        // A build of three large files, one the same in every build; it
+        // returns the initrd and how many segments it deflated.
+        let build = |seed: u32| {
+            let ahead = DeflateAhead::start(Some(reuse.clone())).unwrap();
+            let mut tree = Tree::new(0);
+            tree.watch_spills(ahead.watcher());
+            add(&mut tree, "shared", &sample(100_000, 1));
+            add(&mut tree, "own", &sample(100_000, seed));
+            add(&mut tree, "other", &sample(100_000, seed + 1000));
+            let deflated = ahead.finish();
+            let made = deflated.index.len();
+            let bytes = initrd(&tree, Some(&deflated));
+            assert_eq!(bytes, initrd(&tree, None), "build {seed}");
+            deflated.compact().unwrap();
+            (bytes, made)
+        };
+        let mut fewest = usize::MAX;
+        for seed in 2..(MAX_PACKS as u32 + 4) {
+            let (_, made) = build(seed);
+            assert_eq!(made, if seed == 2 { 3 } else { 2 }, "build {seed}");
+            assert!(packs() <= MAX_PACKS, "{} packs after build {seed}", packs());
+            fewest = fewest.min(packs());
+        }
+        // Merged at least once, into a single pack.
+        assert_eq!(fewest, 1);
+        let last = MAX_PACKS as u32 + 3;
+        assert_eq!(build(last).1, 0, "the last build's segments are kept");
+        // A file only the first builds had is deflated again; the shared
+        // one is still kept.
+        assert_eq!(build(2).1, 2);
     }
 
     #[test]
