@@ -22,7 +22,7 @@
 //! the cache's shared lock; `cache clean` removes them all. A cache that
 //! cannot be written to still builds, only without keeping anything.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -62,6 +62,26 @@ impl Reuse {
             Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
             _ => Ok(()),
         }
+    }
+
+    /// Removes the kept layers of the cache at `cache_dir` whose diff_id
+    /// is not in `live`, and files left by builds that ended before
+    /// keeping them. Only for a caller that holds the cache exclusively.
+    pub fn forget_layers_except(cache_dir: &Path, live: &BTreeSet<Digest>) -> io::Result<()> {
+        let dir = cache_dir.join(DIR).join("layers");
+        let entries = match fs::read_dir(&dir) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            entries => entries?,
+        };
+        for entry in entries {
+            let path = entry?.path();
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            let diff_id = format!("sha256:{stem}").parse::<Digest>().ok();
+            if diff_id.is_none_or(|id| !live.contains(&id)) {
+                fs::remove_file(&path)?;
+            }
+        }
+        Ok(())
     }
 
     fn layer_path(&self, diff_id: &Digest) -> PathBuf {

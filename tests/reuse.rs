@@ -221,6 +221,31 @@ fn a_rebuild_after_a_changed_file_matches_a_cold_build() {
 }
 
 #[test]
+fn cache_rm_forgets_the_kept_layers_of_the_images_removed() {
+    let scratch = Scratch::new();
+    scratch.build(None);
+    let tars = || -> Vec<PathBuf> {
+        let kept = scratch.kept("layers");
+        kept.into_iter()
+            .filter(|path| path.extension().is_none())
+            .collect()
+    };
+    let before = tars();
+    assert_eq!(before.len(), 5, "{before:?}");
+    // The boot image is the only image with a single layer of its own.
+    scratch.cache_command(&["rm", BOOT_IMAGE]);
+    let after = tars();
+    assert_eq!(after.len(), 4, "{after:?}");
+    assert_layers_named_by_digest(&scratch.kept("layers"));
+    // A file a build left before keeping it goes too.
+    let abandoned = scratch.reuse().join("layers").join(".tmpAbandoned");
+    fs::write(&abandoned, b"half a layer").unwrap();
+    scratch.cache_command(&["rm", "localhost/ossify-examples/hello:busybox"]);
+    assert!(!abandoned.exists());
+    assert_eq!(tars().len(), 3);
+}
+
+#[test]
 fn cache_clean_reuse_keeps_the_images_and_clean_removes_all() {
     let scratch = Scratch::new();
     scratch.build(None);

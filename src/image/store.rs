@@ -100,6 +100,9 @@ pub(crate) struct Holding {
     pub platforms: Vec<String>,
     /// A blob the image lacks, when no platform of it is complete.
     pub missing: Option<Digest>,
+    /// The diff_ids its present configs list: the layers whose kept
+    /// uncompressed tars (see [`crate::reuse`]) garbage collection keeps.
+    pub diff_ids: BTreeSet<Digest>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -361,13 +364,18 @@ impl Store {
             .map_err(|e| Error::io(self.root.join(crate::reuse::DIR), e))
     }
 
-    /// Deletes blobs that no name reaches, and partial downloads whose
-    /// writer is gone.
+    /// Deletes blobs that no name reaches, partial downloads whose
+    /// writer is gone, and the kept layers of images no longer cached.
     fn collect_garbage(&self) -> Result<(), Error> {
         let mut keep = BTreeSet::new();
+        let mut diff_ids = BTreeSet::new();
         for descriptor in self.read_index()?.manifests() {
-            keep.extend(self.holding(&descriptor_digest(descriptor)?).present);
+            let holding = self.holding(&descriptor_digest(descriptor)?);
+            keep.extend(holding.present);
+            diff_ids.extend(holding.diff_ids);
         }
+        crate::reuse::Reuse::forget_layers_except(&self.root, &diff_ids)
+            .map_err(|e| Error::io(self.root.join(crate::reuse::DIR), e))?;
         let dir = self.blobs_dir();
         for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let path = entry.map_err(|e| Error::io(&dir, e))?.path();
@@ -401,6 +409,23 @@ impl Store {
         holding.platforms.sort();
         holding.platforms.dedup();
         holding
+    }
+
+    /// The diff_ids an image config lists; none when it cannot be read.
+    fn config_diff_ids(&self, manifest: &ImageManifest) -> Vec<Digest> {
+        let config = descriptor_digest(manifest.config())
+            .ok()
+            .and_then(|digest| self.read_blob(&digest).ok());
+        let config: Option<serde_json::Value> =
+            config.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let listed = config
+            .as_ref()
+            .and_then(|c| c.pointer("/rootfs/diff_ids")?.as_array().cloned());
+        listed
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|id| id.as_str()?.parse().ok())
+            .collect()
     }
 
     /// The platform an image config declares, for manifests not reached
@@ -591,6 +616,9 @@ impl Walk<'_> {
                 complete
             }
             Document::Manifest(manifest) => {
+                self.holding
+                    .diff_ids
+                    .extend(self.store.config_diff_ids(manifest));
                 let mut blobs = vec![digest.clone()];
                 let mut complete = true;
                 for child in document.children() {
