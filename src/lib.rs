@@ -18,5 +18,6 @@ pub mod lock;
 pub mod output;
 pub mod rebuild;
 pub mod reuse;
+pub mod sha256;
 pub mod tree;
 pub mod write;

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use sha2::{Digest as _, Sha256};
 
 use super::Error;
+use crate::sha256::Sha256Stream;
 
 /// A sha256 content digest, the only algorithm registries use in practice.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,12 +18,12 @@ pub struct Digest {
 impl Digest {
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Self {
-        Self::from_hasher(Sha256::new_with_prefix(data))
+        Self::from_bytes(Sha256::digest(data).into())
     }
 
-    fn from_hasher(hasher: Sha256) -> Self {
+    fn from_bytes(sha256: [u8; 32]) -> Self {
         Self {
-            hex: hex::encode(hasher.finalize()),
+            hex: hex::encode(sha256),
         }
     }
 
@@ -57,23 +58,21 @@ impl FromStr for Digest {
 /// Hashes bytes as they pass, so content is checked without a second read.
 #[derive(Default)]
 pub struct Hasher {
-    sha256: Sha256,
-    len: u64,
+    sha256: Sha256Stream,
 }
 
 impl Hasher {
     pub fn update(&mut self, bytes: &[u8]) {
         self.sha256.update(bytes);
-        self.len += bytes.len() as u64;
     }
 
     /// Bytes hashed so far.
     pub fn len(&self) -> u64 {
-        self.len
+        self.sha256.len()
     }
 
     pub fn finish(self) -> Digest {
-        Digest::from_hasher(self.sha256)
+        Digest::from_bytes(self.sha256.finalize())
     }
 }
 

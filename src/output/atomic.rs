@@ -17,12 +17,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use thiserror::Error;
 
 use super::destination::parent;
 use crate::file_type::describe;
+use crate::sha256::Sha256Stream;
 use crate::write::contents::Contents;
 
 /// How the name of every temporary output file starts.
@@ -69,7 +69,7 @@ pub struct AtomicFile {
     target: PathBuf,
     temp: Temp,
     /// The digest of the bytes so far, until a seek moves away from the end.
-    hasher: Option<Sha256>,
+    hasher: Option<Sha256Stream>,
     /// Where the next write goes.
     position: u64,
     /// The end of the furthest write.
@@ -111,7 +111,7 @@ impl AtomicFile {
         Ok(AtomicFile {
             target: target.to_owned(),
             temp: Temp(Some(temp)),
-            hasher: Some(Sha256::new()),
+            hasher: Some(Sha256Stream::new()),
             position: 0,
             size: 0,
         })
@@ -142,8 +142,8 @@ impl AtomicFile {
 }
 
 /// The sha256 of the first `size` bytes of `file`.
-fn hash_file(file: &File, size: u64) -> io::Result<sha2::digest::Output<Sha256>> {
-    let mut hasher = Sha256::new();
+fn hash_file(file: &File, size: u64) -> io::Result<[u8; 32]> {
+    let mut hasher = Sha256Stream::new();
     Contents::file(file, size).for_each_piece(|piece| hasher.update(piece))?;
     Ok(hasher.finalize())
 }
@@ -339,6 +339,7 @@ pub fn buffered(file: AtomicFile) -> BufWriter<AtomicFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)

@@ -13,7 +13,6 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::arena::SMALL_CONTENTS;
@@ -22,6 +21,7 @@ use super::pax::{self, PaxError};
 use super::resolve::{Resolution, shown};
 use super::sparse::{self, Map, Sparse, SparseError};
 use super::{Compression, Device, Kind, Metadata, NodeId, StoreError, Tree, TreeError};
+use crate::sha256::Sha256Stream;
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const OPAQUE_WHITEOUT: &[u8] = b".wh..wh..opq";
@@ -241,7 +241,7 @@ impl Layer<'_> {
         let hashing = HashingReader {
             inner: BufReader::with_capacity(READ_BUFFER, decoded),
             // Without a diff_id to check, hashing would be wasted time.
-            hasher: expected.is_some().then(Sha256::new),
+            hasher: expected.is_some().then(Sha256Stream::new),
         };
         let mut archive = tar::Archive::new(hashing);
         let layer_start = NodeId(tree.nodes.len() as u32);
@@ -289,7 +289,7 @@ impl Layer<'_> {
 /// Passes a stream through while hashing it, if given a hasher.
 struct HashingReader<R> {
     inner: R,
-    hasher: Option<Sha256>,
+    hasher: Option<Sha256Stream>,
 }
 
 impl<R> HashingReader<R> {
