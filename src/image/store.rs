@@ -100,9 +100,9 @@ pub(crate) struct Holding {
     pub platforms: Vec<String>,
     /// A blob the image lacks, when no platform of it is complete.
     pub missing: Option<Digest>,
-    /// The diff_ids its present configs list: the layers whose kept
+    /// Its manifests' configs: their diff_ids name the layers whose kept
     /// uncompressed tars (see [`crate::reuse`]) garbage collection keeps.
-    pub diff_ids: BTreeSet<Digest>,
+    pub configs: BTreeSet<Digest>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -372,7 +372,9 @@ impl Store {
         for descriptor in self.read_index()?.manifests() {
             let holding = self.holding(&descriptor_digest(descriptor)?);
             keep.extend(holding.present);
-            diff_ids.extend(holding.diff_ids);
+            for config in &holding.configs {
+                diff_ids.extend(self.config_diff_ids(config));
+            }
         }
         crate::reuse::Reuse::forget_layers_except(&self.root, &diff_ids)
             .map_err(|e| Error::io(self.root.join(crate::reuse::DIR), e))?;
@@ -411,19 +413,21 @@ impl Store {
         holding
     }
 
-    /// The diff_ids an image config lists; none when it cannot be read.
-    fn config_diff_ids(&self, manifest: &ImageManifest) -> Vec<Digest> {
-        let config = descriptor_digest(manifest.config())
-            .ok()
-            .and_then(|digest| self.read_blob(&digest).ok());
-        let config: Option<serde_json::Value> =
-            config.and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    /// The image config blob `digest`, as JSON, if it is present and whole.
+    fn read_config(&self, digest: &Digest) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.read_blob(digest).ok()?).ok()
+    }
+
+    /// The diff_ids the image config `config` lists; none when it cannot
+    /// be read.
+    fn config_diff_ids(&self, config: &Digest) -> Vec<Digest> {
+        let config = self.read_config(config);
         let listed = config
             .as_ref()
-            .and_then(|c| c.pointer("/rootfs/diff_ids")?.as_array().cloned());
+            .and_then(|c| c.pointer("/rootfs/diff_ids")?.as_array());
         listed
-            .unwrap_or_default()
-            .iter()
+            .into_iter()
+            .flatten()
             .filter_map(|id| id.as_str()?.parse().ok())
             .collect()
     }
@@ -431,10 +435,7 @@ impl Store {
     /// The platform an image config declares, for manifests not reached
     /// through an index.
     fn config_platform(&self, manifest: &ImageManifest) -> Option<String> {
-        let config = self
-            .read_blob(&descriptor_digest(manifest.config()).ok()?)
-            .ok()?;
-        let config: serde_json::Value = serde_json::from_slice(&config).ok()?;
+        let config = self.read_config(&descriptor_digest(manifest.config()).ok()?)?;
         let field = |name| config.get(name).and_then(|v| v.as_str());
         let mut platform = format!("{}/{}", field("os")?, field("architecture")?);
         if let Some(variant) = field("variant") {
@@ -617,8 +618,8 @@ impl Walk<'_> {
             }
             Document::Manifest(manifest) => {
                 self.holding
-                    .diff_ids
-                    .extend(self.store.config_diff_ids(manifest));
+                    .configs
+                    .extend(descriptor_digest(manifest.config()).ok());
                 let mut blobs = vec![digest.clone()];
                 let mut complete = true;
                 for child in document.children() {
